@@ -1,0 +1,1 @@
+"""The `carbonbook` command line (Typer + Rich)."""

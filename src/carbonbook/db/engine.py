@@ -1,0 +1,74 @@
+"""Engines for the embedded default (SQLite, WAL) and production (PostgreSQL via psycopg 3).
+
+One code path serves both; the few places where the dialects differ (bulk insert, locking)
+ask `is_postgres()`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+DEFAULT_SQLITE_PATH = Path("var") / "carbonbook.db"
+ENV_URL = "CARBONBOOK_DATABASE_URL"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The database URL: an explicit one, else $CARBONBOOK_DATABASE_URL, else embedded SQLite."""
+    if url:
+        return normalise_url(url)
+    env = os.environ.get(ENV_URL)
+    if env:
+        return normalise_url(env)
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and route them through psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Autocommit at the driver level: SQLAlchemy's BEGIN hook below issues BEGIN IMMEDIATE,
+    # so a writer takes the write lock up front and never deadlocks upgrading a read lock.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, no torn pages
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for `url` (see `resolve_url`), configured for carbonbook's needs."""
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite"):
+        path = resolved.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not resolved.startswith("sqlite://?"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(resolved, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(resolved, **kwargs)
+
+
+def is_postgres(engine_or_conn: Engine | sa.Connection) -> bool:
+    """Whether this engine or connection talks to PostgreSQL."""
+    return engine_or_conn.dialect.name == "postgresql"

@@ -1,0 +1,186 @@
+"""The tables, as SQLAlchemy Core metadata; Alembic migrations create them.
+
+Conventions, chosen for speed and for a later sharded PostgreSQL (Citus-style):
+- Ids are 64-bit integers allocated by carbonbook in increasing order, so every insert appends
+  to the right edge of its index (random keys cost 3-7x, see DESIGN.md "Storage and scale").
+- Instants are integer microseconds since the Unix epoch (UTC); amounts are integers in the
+  asset's unit. No float and no database decimal anywhere.
+- Derived state (balances, holds) sits beside the facts (transfers) and `audit verify` proves
+  the two agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# On SQLite an INTEGER PRIMARY KEY is the rowid: the table is stored in key order.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Micros = sa.BigInteger  # microseconds since the epoch, UTC
+Amount = sa.BigInteger  # integer units of an asset (fen, mg, points, tonnes)
+
+# ---------------------------------------------------------------------------------------------
+# Ledger
+# ---------------------------------------------------------------------------------------------
+
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("code", sa.String(40), primary_key=True),
+    sa.Column("unit", sa.String(20), nullable=False),  # fen, point, mg, t
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("asset", sa.String(40), sa.ForeignKey("assets.code"), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("flags", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("balance", Amount, nullable=False, server_default="0"),
+    sa.Column("held", Amount, nullable=False, server_default="0"),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.UniqueConstraint("owner", "asset", "name"),
+    # Account balances are rewritten on every transfer; leave room for HOT updates on PG.
+    postgresql_with={"fillfactor": 80},
+)
+
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=False),
+    sa.Column("batch_id", sa.BigInteger, nullable=False),
+    sa.Column("issuer", sa.String(80), nullable=False),
+    sa.Column("key", sa.String(200), nullable=True),
+    sa.Column("debit_account_id", sa.BigInteger, nullable=False),
+    sa.Column("credit_account_id", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.String(40), nullable=False),
+    sa.Column("amount", Amount, nullable=False),
+    # 0 posted, 1 pending (reserve), 2 post of a pending, 3 void of a pending
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("pending_id", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.String(60), nullable=False),
+    sa.Column("meta", sa.Text, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Index(None, "issuer", "key", unique=True),
+    sa.Index(None, "debit_account_id", "id"),
+    sa.Index(None, "credit_account_id", "id"),
+)
+
+pending_transfers = sa.Table(
+    "pending_transfers",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=False),  # the pending transfer's id
+    sa.Column("debit_account_id", sa.BigInteger, nullable=False),
+    sa.Column("credit_account_id", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.String(40), nullable=False),
+    sa.Column("amount", Amount, nullable=False),
+    sa.Column("state", sa.SmallInteger, nullable=False),  # 0 open, 1 posted, 2 voided
+    sa.Column("resolved_by", sa.BigInteger, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+# One row per batch, chained by hash: the batch header, its idempotency key, and a digest of
+# every transfer row it wrote (8 bytes each, in id order) so `audit verify` can name a row.
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("seq", Id, primary_key=True, autoincrement=False),
+    sa.Column("batch_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("issuer", sa.String(80), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("request_digest", sa.LargeBinary(32), nullable=False),
+    sa.Column("first_transfer_id", sa.BigInteger, nullable=False),
+    sa.Column("transfer_count", sa.Integer, nullable=False),
+    sa.Column("row_digests", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.UniqueConstraint("issuer", "key"),
+)
+
+# The single writer's cursor: next ids and the chain's head. Locking this row last (after the
+# accounts, in id order) serialises journal appends without deadlocks.
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("next_id", sa.BigInteger, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# People, roles, credentials, and the security audit log
+# ---------------------------------------------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=False),
+    sa.Column("username", sa.String(120), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("locale", sa.String(10), nullable=False, server_default="zh"),
+    sa.Column("owner", sa.String(120), nullable=False),  # the ledger owner this user acts for
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),  # sha256 of the secret
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("expires_at", Micros, nullable=True),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+partner_platforms = sa.Table(
+    "partner_platforms",
+    metadata,
+    sa.Column("code", sa.String(60), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("key_id", sa.String(60), nullable=False, unique=True),
+    # The HMAC secret must be readable to verify signatures; keep the database access-controlled.
+    sa.Column("hmac_secret", sa.String(128), nullable=False),
+    sa.Column("rate_limit_per_minute", sa.Integer, nullable=False, server_default="600"),
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+request_nonces = sa.Table(
+    "request_nonces",
+    metadata,
+    sa.Column("key_id", sa.String(60), primary_key=True),
+    sa.Column("nonce", sa.String(80), primary_key=True),
+    sa.Column("seen_at", Micros, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", Id, primary_key=True, autoincrement=False),
+    sa.Column("at", Micros, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),  # user id or system, never a name
+    sa.Column("action", sa.String(80), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
