@@ -27,7 +27,7 @@ def D(value: str | int | Decimal) -> Decimal:  # noqa: N802 - the conventional n
     Returns:
         the exact Decimal; NaN and infinities are refused.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         msg = f"refusing to build a Decimal from {type(value).__name__} {value!r}"
         raise NotADecimalError(msg)
     if isinstance(value, Decimal):
@@ -78,7 +78,7 @@ def yuan_text_to_fen(text: str) -> int:
 
 def mg_to_grams_text(amount_mg: int) -> str:
     """Print milligrams as grams with exactly two decimals, rounded half-up ("1250.00")."""
-    return f"{round_half_up(Decimal(amount_mg) / 1000):.2f}"
+    return f"{round_half_up(Decimal(amount_mg) / 1000):.2f}"  # exact: 1000 divides evenly
 
 
 def decimal_text(value: Decimal) -> str:

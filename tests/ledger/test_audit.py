@@ -67,7 +67,9 @@ def test_it_names_an_inserted_transfer_row(busy):
 def test_it_names_an_edited_journal_entry(busy):
     run_sql(busy, "UPDATE journal SET key = 'other' WHERE seq = 3")
     problems = verify(busy.engine).problems
-    assert any(p.startswith("journal: entry 3 (batch") and p.endswith("was edited") for p in problems)
+    assert any(
+        p.startswith("journal: entry 3 (batch") and p.endswith("was edited") for p in problems
+    )
 
 
 def test_it_names_a_deleted_journal_entry(busy):

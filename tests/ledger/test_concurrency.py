@@ -24,8 +24,16 @@ def test_concurrent_writers_never_overspend_and_all_finish(ledger: Ledger, db_ur
     ledger.post(Batch("t", "fund", [T.move(issuer.id, i, "CNY", 1_000, "fund") for i in ids]))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.ledger.workers", "spender", db_url, str(w), str(ROUNDS),
-             ",".join(map(str, ids))],
+            [
+                sys.executable,
+                "-m",
+                "tests.ledger.workers",
+                "spender",
+                db_url,
+                str(w),
+                str(ROUNDS),
+                ",".join(map(str, ids)),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

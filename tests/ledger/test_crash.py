@@ -21,8 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_crasher(db_url: str, start: int, issuer: int, ids: list[int], seconds: float) -> list[int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.ledger.workers", "crasher", db_url, str(start), str(issuer),
-         ",".join(map(str, ids))],
+        [
+            sys.executable,
+            "-m",
+            "tests.ledger.workers",
+            "crasher",
+            db_url,
+            str(start),
+            str(issuer),
+            ",".join(map(str, ids)),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -36,14 +44,18 @@ def run_crasher(db_url: str, start: int, issuer: int, ids: list[int], seconds: f
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seconds", [1.5, 2.2, 2.9])
-def test_a_killed_writer_leaves_whole_batches_only(ledger: Ledger, db_url: str, seconds: float) -> None:
+def test_a_killed_writer_leaves_whole_batches_only(
+    ledger: Ledger, db_url: str, seconds: float
+) -> None:
     issuer = ledger.open_account("bank", "CNY", "issuer", AccountFlags.ISSUER)
     ids = [ledger.open_account(f"p{i}", "CNY").id for i in range(5)]
     acknowledged = run_crasher(db_url, 0, issuer.id, ids, seconds)
     assert acknowledged, "the writer committed nothing before it was killed"
 
     with ledger.engine.connect() as conn:
-        keys = set(conn.execute(sa.select(journal.c.key).where(journal.c.issuer == "crash")).scalars())
+        keys = set(
+            conn.execute(sa.select(journal.c.key).where(journal.c.issuer == "crash")).scalars()
+        )
         per_batch = dict(
             conn.execute(
                 sa.select(transfers.c.batch_id, sa.func.count()).group_by(transfers.c.batch_id)
@@ -62,7 +74,10 @@ def test_a_killed_writer_leaves_whole_batches_only(ledger: Ledger, db_url: str, 
         Batch(
             "crash",
             f"c{in_flight}",
-            [T.move(issuer.id, ids[i % 5], "CNY", 1 + i, "crash", key=f"c{in_flight}-{i}") for i in range(50)],
+            [
+                T.move(issuer.id, ids[i % 5], "CNY", 1 + i, "crash", key=f"c{in_flight}-{i}")
+                for i in range(50)
+            ],
         )
     )
     assert retry.transfer_count == 50

@@ -74,19 +74,27 @@ def make_machine(backend: str, tmp_path: Path) -> type[RuleBasedStateMachine]:
         @rule(who=st.integers(0, N_ACCOUNTS - 1), amount=st.integers(1, 500))
         def issue(self, who: int, amount: int) -> None:
             to = self.ids[who]
-            assert self._post(Batch("t", self._key(), [T.move(self.issuer.id, to, "POINT", amount, "issue")]))
+            assert self._post(
+                Batch("t", self._key(), [T.move(self.issuer.id, to, "POINT", amount, "issue")])
+            )
             self.balances[self.issuer.id] -= amount
             self.balances[to] += amount
 
         @rule(
             moves=st.lists(
-                st.tuples(st.integers(0, N_ACCOUNTS - 1), st.integers(0, N_ACCOUNTS - 1), st.integers(1, 400)),
+                st.tuples(
+                    st.integers(0, N_ACCOUNTS - 1),
+                    st.integers(0, N_ACCOUNTS - 1),
+                    st.integers(1, 400),
+                ),
                 min_size=1,
                 max_size=4,
             )
         )
         def transfer_batch(self, moves: list[tuple[int, int, int]]) -> None:
-            transfers = [T.move(self.ids[a], self.ids[b], "POINT", amt, "move") for a, b, amt in moves]
+            transfers = [
+                T.move(self.ids[a], self.ids[b], "POINT", amt, "move") for a, b, amt in moves
+            ]
             # The model: apply in order; any overdraft or self-transfer refuses the whole batch.
             trial_b = dict(self.balances)
             ok = True
@@ -104,7 +112,11 @@ def make_machine(backend: str, tmp_path: Path) -> type[RuleBasedStateMachine]:
             if ok:
                 self.balances = trial_b
 
-        @rule(a=st.integers(0, N_ACCOUNTS - 1), b=st.integers(0, N_ACCOUNTS - 1), amount=st.integers(1, 400))
+        @rule(
+            a=st.integers(0, N_ACCOUNTS - 1),
+            b=st.integers(0, N_ACCOUNTS - 1),
+            amount=st.integers(1, 400),
+        )
         def reserve(self, a: int, b: int, amount: int) -> None:
             debit, credit = self.ids[a], self.ids[b]
             batch = Batch("t", self._key(), [T.reserve(debit, credit, "POINT", amount, "order")])
@@ -163,7 +175,9 @@ def make_machine(backend: str, tmp_path: Path) -> type[RuleBasedStateMachine]:
 
 
 @pytest.mark.parametrize("backend", DATABASES)
-def test_ledger_invariants_hold_for_any_sequence_of_operations(backend: str, tmp_path: Path) -> None:
+def test_ledger_invariants_hold_for_any_sequence_of_operations(
+    backend: str, tmp_path: Path
+) -> None:
     machine = make_machine(backend, tmp_path)
     original_teardown = machine.teardown
 

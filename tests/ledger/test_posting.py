@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from carbonbook.ledger import AccountFlags, Batch, Ledger
+from carbonbook.ledger import AccountFlags, Batch, Ledger, errors
 from carbonbook.ledger import TransferRequest as T
-from carbonbook.ledger import errors
 from carbonbook.ledger.service import Account
 
 
@@ -156,8 +155,8 @@ def test_a_voided_reservation_moves_nothing_and_cannot_be_posted(book):
     assert ledger.balance(alice.id).available == 10_000
     with pytest.raises(errors.PendingResolvedError):
         ledger.post(Batch("test", "late", [T.post_pending(hold.first_transfer_id)]))
+    hold2 = ledger.post(Batch("test", "h2", [T.reserve(alice.id, bob.id, "CNY", 10, "o")]))
     with pytest.raises(errors.BadAmountError):
-        hold2 = ledger.post(Batch("test", "h2", [T.reserve(alice.id, bob.id, "CNY", 10, "o")]))
         ledger.post(Batch("test", "over", [T.post_pending(hold2.first_transfer_id, 11)]))
 
 

@@ -1,4 +1,7 @@
-"""Writer processes for the concurrency and crash tests (run as `python -m tests.ledger.workers`)."""
+"""Writer processes for the concurrency and crash tests.
+
+Run as `python -m tests.ledger.workers ROLE URL ...`.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +38,9 @@ def crasher(url: str, start: int, issuer: int, account_ids: list[int]) -> None:
     n = start
     while True:
         moves = [
-            T.move(issuer, account_ids[i % len(account_ids)], "CNY", 1 + i, "crash", key=f"c{n}-{i}")
+            T.move(
+                issuer, account_ids[i % len(account_ids)], "CNY", 1 + i, "crash", key=f"c{n}-{i}"
+            )
             for i in range(50)
         ]
         ledger.post(Batch("crash", f"c{n}", moves))

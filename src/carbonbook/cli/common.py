@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from carbonbook.errors import DomainError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 
@@ -22,7 +24,8 @@ T = TypeVar("T")
 EXIT_REFUSED = 1
 EXIT_IO = 3
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # messages and errors
+out = Console()  # tables and results
 
 DatabaseOption = Annotated[
     str | None,

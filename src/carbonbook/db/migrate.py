@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from carbonbook.db.engine import make_engine, resolve_url
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

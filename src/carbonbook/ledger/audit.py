@@ -62,7 +62,7 @@ class AuditReport:
         }
 
 
-def verify(
+def verify(  # noqa: C901 - one pass over journal and transfers, kept in one place
     engine: sa.Engine, progress: Callable[[int], None] | None = None
 ) -> AuditReport:
     """Walk the whole journal and every transfer once, in id order, and check them all.
@@ -86,22 +86,50 @@ def verify(
         j = journal.c
         entries = conn.execute(
             sa.select(
-                j.seq, j.batch_id, j.issuer, j.key, j.request_digest, j.first_transfer_id,
-                j.transfer_count, j.row_digests, j.created_at, j.prev_hash, j.hash,
+                j.seq,
+                j.batch_id,
+                j.issuer,
+                j.key,
+                j.request_digest,
+                j.first_transfer_id,
+                j.transfer_count,
+                j.row_digests,
+                j.created_at,
+                j.prev_hash,
+                j.hash,
             ).order_by(j.seq)
         )
         last_hash = prev_hash
         for entry in entries:
-            (seq, batch_id, issuer, key, request_digest, first, count, digests, at,
-             stored_prev, stored_hash) = entry
+            (
+                seq,
+                batch_id,
+                issuer,
+                key,
+                request_digest,
+                first,
+                count,
+                digests,
+                at,
+                stored_prev,
+                stored_hash,
+            ) = entry
             report.batches += 1
             if seq != expected_seq:
                 report.add(f"journal: entry {expected_seq} is missing (next is {seq})")
             if bytes(stored_prev) != prev_hash:
                 report.add(f"journal: entry {seq} does not follow the entry before it")
             recomputed = entry_hash(
-                bytes(stored_prev), seq, batch_id, issuer, key, bytes(request_digest), first,
-                count, at, bytes(digests),
+                bytes(stored_prev),
+                seq,
+                batch_id,
+                issuer,
+                key,
+                bytes(request_digest),
+                first,
+                count,
+                at,
+                bytes(digests),
             )
             if recomputed != bytes(stored_hash):
                 report.add(f"journal: entry {seq} (batch {batch_id}) was edited")
@@ -142,8 +170,19 @@ def _transfers_in_order(conn: sa.Connection) -> Iterator[tuple[Any, ...]]:
     t = transfers.c
     result = conn.execution_options(stream_results=True, yield_per=10_000).execute(
         sa.select(
-            t.id, t.batch_id, t.issuer, t.key, t.debit_account_id, t.credit_account_id, t.asset,
-            t.amount, t.kind, t.pending_id, t.reason, t.meta, t.created_at,
+            t.id,
+            t.batch_id,
+            t.issuer,
+            t.key,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.asset,
+            t.amount,
+            t.kind,
+            t.pending_id,
+            t.reason,
+            t.meta,
+            t.created_at,
         ).order_by(t.id)
     )
     for row in result:
@@ -185,7 +224,9 @@ def _check_accounts(
                 f"account {account_id}: balance {balance} but its transfers sum to {want_balance}"
             )
         if held != want_held:
-            report.add(f"account {account_id}: held {held} but open reservations sum to {want_held}")
+            report.add(
+                f"account {account_id}: held {held} but open reservations sum to {want_held}"
+            )
     for account_id in sorted(k for k, v in balances.items() if v):
         report.add(f"account {account_id}: has transfers but no account row (deleted?)")
 

@@ -257,7 +257,7 @@ def check_shape(batch: Batch) -> None:
             )
 
 
-def plan_batch(
+def plan_batch(  # noqa: C901 - the ledger rule, read top to bottom
     batch: Batch,
     accounts: Mapping[int, AccountState],
     pendings: Mapping[int, PendingRecord],
@@ -286,7 +286,10 @@ def plan_batch(
     for i, t in enumerate(batch.transfers):
         kind = t.kind
         pending_id = t.pending_id
-        if pending_id is not None and kind in (TransferKind.POST_PENDING, TransferKind.VOID_PENDING):
+        if pending_id is not None and kind in (
+            TransferKind.POST_PENDING,
+            TransferKind.VOID_PENDING,
+        ):
             record = pendings.get(pending_id)
             if record is None:
                 raise errors.UnknownPendingError(

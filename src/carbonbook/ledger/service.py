@@ -217,8 +217,10 @@ class Ledger:
         """Freeze or unfreeze an account (a frozen account can neither send nor receive)."""
         with self.engine.begin() as conn:
             current = self.account(account_id, conn)
-            flags = (current.flags | AccountFlags.FROZEN) if frozen else (
-                current.flags & ~AccountFlags.FROZEN
+            flags = (
+                (current.flags | AccountFlags.FROZEN)
+                if frozen
+                else (current.flags & ~AccountFlags.FROZEN)
             )
             conn.execute(
                 accounts.update().where(accounts.c.id == account_id).values(flags=int(flags))
@@ -270,12 +272,38 @@ class Ledger:
         ):
             tid = first_id + offset
             rows.append(
-                (tid, batch_id, issuer, key, debit, credit, asset, amount, kind, pid, reason,
-                 meta, at)
+                (
+                    tid,
+                    batch_id,
+                    issuer,
+                    key,
+                    debit,
+                    credit,
+                    asset,
+                    amount,
+                    kind,
+                    pid,
+                    reason,
+                    meta,
+                    at,
+                )
             )
             digests += row_digest(
-                row_bytes(tid, batch_id, issuer, key, debit, credit, asset, amount, kind, pid,
-                          reason, meta, at)
+                row_bytes(
+                    tid,
+                    batch_id,
+                    issuer,
+                    key,
+                    debit,
+                    credit,
+                    asset,
+                    amount,
+                    kind,
+                    pid,
+                    reason,
+                    meta,
+                    at,
+                )
             )
         self._insert_transfers(conn, store, batch, rows)
         store.update_accounts(plan.accounts.values())
@@ -296,8 +324,19 @@ class Ledger:
             head.hash, seq, batch_id, issuer, batch.key, digest, first_id, count, at, row_digests
         )
         store.append_journal(
-            (seq, batch_id, issuer, batch.key, digest, first_id, count, row_digests, at,
-             head.hash, new_hash),
+            (
+                seq,
+                batch_id,
+                issuer,
+                batch.key,
+                digest,
+                first_id,
+                count,
+                row_digests,
+                at,
+                head.hash,
+                new_hash,
+            ),
             Head(seq, new_hash, 0),
             first_id + count,
         )
@@ -364,15 +403,24 @@ class Ledger:
             opening = 0 if since is None else _balance_as_of(conn, account_id, since - 1)
             opening_held = 0 if since is None else _held_as_of(conn, account_id, since - 1)
             t = transfers
-            conds = [sa.or_(t.c.debit_account_id == account_id, t.c.credit_account_id == account_id)]
+            conds = [
+                sa.or_(t.c.debit_account_id == account_id, t.c.credit_account_id == account_id)
+            ]
             if since is not None:
                 conds.append(t.c.created_at >= since)
             if until is not None:
                 conds.append(t.c.created_at <= until)
             query = (
                 sa.select(
-                    t.c.id, t.c.batch_id, t.c.created_at, t.c.kind, t.c.reason,
-                    t.c.debit_account_id, t.c.credit_account_id, t.c.amount, t.c.pending_id,
+                    t.c.id,
+                    t.c.batch_id,
+                    t.c.created_at,
+                    t.c.kind,
+                    t.c.reason,
+                    t.c.debit_account_id,
+                    t.c.credit_account_id,
+                    t.c.amount,
+                    t.c.pending_id,
                     t.c.meta,
                 )
                 .where(*conds)
@@ -402,9 +450,16 @@ class Ledger:
                     signed = 0
             lines.append(
                 StatementLine(
-                    r.id, r.batch_id, r.created_at, kind, r.reason,
+                    r.id,
+                    r.batch_id,
+                    r.created_at,
+                    kind,
+                    r.reason,
                     r.debit_account_id if incoming else r.credit_account_id,
-                    signed, balance, held, r.meta,
+                    signed,
+                    balance,
+                    held,
+                    r.meta,
                 )
             )
         return Statement(account, opening, lines, balance)
@@ -478,13 +533,13 @@ def _duplicate_keys(
 def _balance_as_of(conn: sa.Connection, account_id: int, as_of: int) -> int:
     t = transfers
     moved = t.c.kind.in_((int(TransferKind.POSTED), int(TransferKind.POST_PENDING)))
-    credits = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
+    credited = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
         t.c.credit_account_id == account_id, t.c.created_at <= as_of, moved
     )
-    debits = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
+    debited = sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
         t.c.debit_account_id == account_id, t.c.created_at <= as_of, moved
     )
-    return int(conn.execute(credits).scalar_one()) - int(conn.execute(debits).scalar_one())
+    return int(conn.execute(credited).scalar_one()) - int(conn.execute(debited).scalar_one())
 
 
 def _held_as_of(conn: sa.Connection, account_id: int, as_of: int) -> int:

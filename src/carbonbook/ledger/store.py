@@ -17,6 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from carbonbook.db.engine import is_postgres
+from carbonbook.db.ids import allocate_ids
 from carbonbook.ledger.model import AccountState, PendingRecord, PendingState
 
 if TYPE_CHECKING:
@@ -107,11 +108,7 @@ class LedgerStore:
 
     def allocate_ids(self, count: int) -> int:
         """Reserve `count` consecutive ids from the head's sequence; returns the first."""
-        head = self.lock_head()
-        self._cursor().execute(
-            f"UPDATE ledger_head SET next_id = {self.p} WHERE id = 1", (head.next_id + count,)
-        )
-        return head.next_id
+        return allocate_ids(self.conn, count)
 
     def find_batch(self, issuer: str, key: str) -> tuple[Any, ...] | None:
         cur = self._cursor()

@@ -1,0 +1,38 @@
+"""The API application: routers under /api/v1, one error shape, the shared context."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from carbonbook import __version__
+from carbonbook.api import errors
+from carbonbook.api.deps import Context
+from carbonbook.api.routes import auth, ledger
+from carbonbook.identity.service import Identity
+from carbonbook.ledger import Ledger
+
+API_PREFIX = "/api/v1"
+
+
+def build_context(engine: sa.Engine) -> Context:
+    book = Ledger(engine)
+    return Context(engine=engine, ledger=book, identity=Identity(engine))
+
+
+def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
+    """The FastAPI app serving /api/v1 over `engine` (web/ mounts its pages on it)."""
+    app = FastAPI(
+        title="carbonbook",
+        version=__version__,
+        description="Carbon accounting and carbon trading on one double-entry ledger. "
+        "Errors: HTTP 4xx with {code, message, message_zh}.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx or build_context(engine)
+    errors.install(app)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(ledger.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,103 @@
+"""Who is asking: a bearer API token, a web session, or an HMAC-signed partner request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Request
+
+from carbonbook.api.errors import ApiError
+from carbonbook.api.ratelimit import RateLimiter
+from carbonbook.identity.errors import AuthenticationError
+from carbonbook.identity.model import Permission, User
+from carbonbook.identity.service import Identity, Partner
+from carbonbook.ledger import Ledger
+
+
+@dataclass
+class Context:
+    """Everything a request handler needs, built once per application."""
+
+    engine: sa.Engine
+    ledger: Ledger
+    identity: Identity
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    login_per_minute: int = 20
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def optional_user(request: Request, ctx: Ctx) -> User | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return ctx.identity.user_for_token(auth[7:].strip())
+    if "session" in request.scope:
+        user_id = request.session.get("user_id")
+        if isinstance(user_id, int):
+            try:
+                return ctx.identity.user(user_id)
+            except AuthenticationError:
+                request.session.clear()
+    return None
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise ApiError(
+            401,
+            "UNAUTHENTICATED",
+            "log in or send a valid API token",
+            "请登录或提供有效的 API 令牌",
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(user: User, permission: Permission) -> None:
+    if not user.can(permission):
+        raise ApiError(
+            403,
+            "FORBIDDEN",
+            f"role {user.role.value} may not {permission.value}",
+            f"角色 {user.role.value} 无权执行 {permission.value}",
+        )
+
+
+async def signed_partner(
+    request: Request,
+    ctx: Ctx,
+    x_carbonbook_key: Annotated[str, Header()],
+    x_carbonbook_timestamp: Annotated[str, Header()],
+    x_carbonbook_nonce: Annotated[str, Header()],
+    x_carbonbook_signature: Annotated[str, Header()],
+) -> Partner:
+    """A partner platform's request, HMAC-verified, fresh, never seen before, within its rate."""
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    partner = ctx.identity.verify_signed_request(
+        x_carbonbook_key,
+        x_carbonbook_timestamp,
+        x_carbonbook_nonce,
+        x_carbonbook_signature,
+        request.method,
+        path,
+        body,
+    )
+    if not ctx.limiter.allow(f"partner:{partner.code}", partner.rate_limit_per_minute):
+        raise ApiError(
+            429, "RATE_LIMITED", "too many requests: slow down", "请求过于频繁，请稍后再试"
+        )
+    return partner
+
+
+SignedPartner = Annotated[Partner, Depends(signed_partner)]

@@ -1,0 +1,22 @@
+"""Ids from the one sequence in `ledger_head`: increasing, so inserts append to their indexes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from carbonbook.db.engine import is_postgres
+from carbonbook.db.schema import ledger_head
+
+
+def allocate_ids(conn: sa.Connection, count: int = 1) -> int:
+    """Reserve `count` consecutive ids inside the caller's transaction; returns the first.
+
+    IMPORTANT: on PostgreSQL this locks the head row until commit; the ledger takes the same
+    lock last (after accounts), so callers must not hold account locks they took after it.
+    """
+    query = sa.select(ledger_head.c.next_id).where(ledger_head.c.id == 1)
+    if is_postgres(conn):
+        query = query.with_for_update()
+    first = int(conn.execute(query).scalar_one())
+    conn.execute(ledger_head.update().where(ledger_head.c.id == 1).values(next_id=first + count))
+    return first

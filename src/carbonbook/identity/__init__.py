@@ -1,0 +1,1 @@
+"""People and organisations who use carbonbook: users, roles, credentials, partner platforms."""

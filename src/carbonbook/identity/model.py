@@ -1,0 +1,52 @@
+"""Roles and what each may do. Pure rules; the API asks `allows()` before every action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PERSON = "person"  # 个人用户: a personal carbon account
+    PARTNER = "partner"  # 合作平台: bike sharing, food delivery, logistics, utilities
+    ENTERPRISE = "enterprise"  # 控排企业: a key emitter
+    VERIFIER = "verifier"  # 核查机构: third-party verifier
+    MEMBER = "member"  # 交易会员: an exchange member
+    REGULATOR = "regulator"  # 主管部门 / 管理员: regulator and platform administrator
+
+
+class Permission(StrEnum):
+    READ_OWN_ACCOUNTS = "ledger.read_own"
+    READ_ALL_ACCOUNTS = "ledger.read_all"
+    POST_TRANSFERS = "ledger.transfer"
+    MANAGE_USERS = "identity.manage"
+    SUBMIT_EVENTS = "personal.submit_events"
+    READ_AUDIT = "audit.read"
+
+
+_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.PERSON: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.PARTNER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.SUBMIT_EVENTS}),
+    Role.ENTERPRISE: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.VERIFIER: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.REGULATOR: frozenset(Permission),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    """Whether `role` holds `permission`."""
+    return permission in _GRANTS[role]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    locale: str
+    owner: str  # the ledger owner whose accounts this user sees and acts for
+
+    def can(self, permission: Permission) -> bool:
+        return allows(self.role, permission)

@@ -1,0 +1,326 @@
+"""Users, passwords (argon2), API tokens, and HMAC-signed partner requests.
+
+Secrets are never stored in the clear where they need not be read back: passwords are argon2
+hashes and API tokens are stored as their SHA-256. Partner HMAC secrets must be read back to
+verify signatures, so they are stored as given and the database must be access-controlled.
+Every change is appended to the hash-chained audit log with user ids, never names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from carbonbook import auditlog
+from carbonbook.db.ids import allocate_ids
+from carbonbook.db.schema import api_tokens, partner_platforms, request_nonces, users
+from carbonbook.identity import errors
+from carbonbook.identity.model import Role, User
+
+# Signed partner requests older or newer than this are refused; nonces are kept this long.
+SIGNATURE_WINDOW_S = 300
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{1,119}$")
+MIN_PASSWORD = 8
+
+_hasher = PasswordHasher()
+# Verifying against this hash when the user does not exist keeps the timing the same.
+_DUMMY_HASH = _hasher.hash("carbonbook-timing-equaliser")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def signature_base(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """What a partner signs: method, path (with query), timestamp, nonce and the body's hash."""
+    return "\n".join(
+        [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
+    ).encode()
+
+
+def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 a partner sends in `X-Carbonbook-Signature`."""
+    return hmac.new(
+        secret.encode(), signature_base(method, path, timestamp, nonce, body), hashlib.sha256
+    ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    code: str
+    name: str
+    user_id: int
+    key_id: str
+    rate_limit_per_minute: int
+
+
+class Identity:
+    """The identity service over one database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def register(
+        self,
+        username: str,
+        password: str,
+        role: Role,
+        display_name: str | None = None,
+        owner: str | None = None,
+        locale: str = "zh",
+        actor: str = "system",
+    ) -> User:
+        """Create a user; the username must be free and the password at least 8 characters."""
+        if not USERNAME_RE.match(username):
+            raise errors.BadUserInputError(
+                f"username {username!r} must be 2-120 letters, digits or _.@+-",
+                f"用户名 {username!r} 须为 2-120 个字母、数字或 _.@+- 字符",
+                field="username",
+            )
+        if len(password) < MIN_PASSWORD:
+            raise errors.BadUserInputError(
+                f"password must have at least {MIN_PASSWORD} characters",
+                f"密码至少需要 {MIN_PASSWORD} 个字符",
+                field="password",
+            )
+        if locale not in ("zh", "en"):
+            locale = "zh"
+        password_hash = _hasher.hash(password)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+                raise errors.UsernameTakenError(
+                    f"username {username!r} is taken", f"用户名 {username!r} 已被占用"
+                )
+            user_id = allocate_ids(conn)
+            conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    username=username,
+                    display_name=display_name or username,
+                    role=role.value,
+                    password_hash=password_hash,
+                    locale=locale,
+                    owner=owner or f"{role.value}:{user_id}",
+                    created_at=_now_us(),
+                )
+            )
+            auditlog.append(conn, actor, "user.register", f"user:{user_id}", {"role": role.value})
+        return self.user(user_id)
+
+    def user(self, user_id: int) -> User:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+        if row is None or row.disabled:
+            raise errors.AuthenticationError("no such user", "用户不存在")
+        return _user(row)
+
+    def find(self, username: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+        return None if row is None else _user(row)
+
+    def authenticate(self, username: str, password: str) -> User:
+        """The user with this username and password, or BadCredentialsError (same for both)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+        stored = _DUMMY_HASH if row is None else row.password_hash
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            row = None
+        if row is None or row.disabled:
+            raise errors.BadCredentialsError("wrong username or password", "用户名或密码错误")
+        if _hasher.check_needs_rehash(row.password_hash):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    users.update()
+                    .where(users.c.id == row.id)
+                    .values(password_hash=_hasher.hash(password))
+                )
+        return _user(row)
+
+    def set_locale(self, user_id: int, locale: str) -> None:
+        if locale in ("zh", "en"):
+            with self.engine.begin() as conn:
+                conn.execute(users.update().where(users.c.id == user_id).values(locale=locale))
+
+    # -- API tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, user: User, name: str = "api", ttl_s: int | None = 30 * 86400) -> str:
+        """A new bearer token for scripts; only its hash is stored, so show it once."""
+        token = "cbk_" + secrets.token_urlsafe(32)
+        now = _now_us()
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_tokens.insert().values(
+                    token_hash=_token_hash(token),
+                    user_id=user.id,
+                    name=name[:120],
+                    created_at=now,
+                    expires_at=None if ttl_s is None else now + ttl_s * 1_000_000,
+                )
+            )
+            auditlog.append(
+                conn, f"user:{user.id}", "token.issue", f"user:{user.id}", {"name": name}
+            )
+        return token
+
+    def user_for_token(self, token: str) -> User:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    api_tokens.c.user_id, api_tokens.c.expires_at, api_tokens.c.revoked
+                ).where(api_tokens.c.token_hash == _token_hash(token))
+            ).first()
+        if (
+            row is None
+            or row.revoked
+            or (row.expires_at is not None and row.expires_at < _now_us())
+        ):
+            raise errors.AuthenticationError(
+                "the API token is unknown, expired or revoked", "API 令牌无效、已过期或已吊销"
+            )
+        return self.user(row.user_id)
+
+    def revoke_token(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.token_hash == _token_hash(token))
+                .values(revoked=True)
+            )
+
+    # -- partner platforms ----------------------------------------------------------------------
+
+    def register_partner(
+        self,
+        code: str,
+        name: str,
+        rate_limit_per_minute: int = 600,
+        actor: str = "system",
+        password: str | None = None,
+    ) -> tuple[Partner, str]:
+        """Register a partner platform with its own user; returns it and its HMAC secret."""
+        user = self.register(
+            f"partner-{code}",
+            password or secrets.token_urlsafe(24),
+            Role.PARTNER,
+            display_name=name,
+            owner=f"partner:{code}",
+            actor=actor,
+        )
+        key_id = f"pk_{code}_{secrets.token_hex(4)}"
+        secret = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                partner_platforms.insert().values(
+                    code=code,
+                    name=name,
+                    user_id=user.id,
+                    key_id=key_id,
+                    hmac_secret=secret,
+                    rate_limit_per_minute=rate_limit_per_minute,
+                    created_at=_now_us(),
+                )
+            )
+            auditlog.append(conn, actor, "partner.register", f"partner:{code}", {"key_id": key_id})
+        return Partner(code, name, user.id, key_id, rate_limit_per_minute), secret
+
+    def partner(self, code: str) -> Partner | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(partner_platforms).where(partner_platforms.c.code == code)
+            ).first()
+        if row is None:
+            return None
+        return Partner(row.code, row.name, row.user_id, row.key_id, row.rate_limit_per_minute)
+
+    def verify_signed_request(
+        self,
+        key_id: str,
+        timestamp: str,
+        nonce: str,
+        signature: str,
+        method: str,
+        path: str,
+        body: bytes,
+    ) -> Partner:
+        """Check a partner's HMAC signature, its freshness, and that its nonce is new.
+
+        A replayed request (same key and nonce) is refused even with a valid signature.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(partner_platforms).where(partner_platforms.c.key_id == key_id)
+            ).first()
+        if row is None:
+            raise errors.BadSignatureError("unknown partner key", "未知的合作平台密钥")
+        try:
+            sent_at = int(timestamp)
+        except ValueError:
+            raise errors.StaleRequestError(
+                "the timestamp is not an integer of seconds", "时间戳必须是整数秒"
+            ) from None
+        if abs(time.time() - sent_at) > SIGNATURE_WINDOW_S:
+            raise errors.StaleRequestError(
+                f"the request is more than {SIGNATURE_WINDOW_S} s old or ahead",
+                f"请求时间与服务器相差超过 {SIGNATURE_WINDOW_S} 秒",
+            )
+        if not (8 <= len(nonce) <= 80):
+            raise errors.BadSignatureError(
+                "the nonce must have 8-80 characters", "nonce 长度须为 8-80"
+            )
+        expected = sign(row.hmac_secret, method, path, timestamp, nonce, body)
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise errors.BadSignatureError("the signature does not match", "签名不匹配")
+        now = _now_us()
+        with self.engine.begin() as conn:
+            conn.execute(
+                request_nonces.delete().where(
+                    request_nonces.c.seen_at < now - 2 * SIGNATURE_WINDOW_S * 1_000_000
+                )
+            )
+            seen = conn.execute(
+                sa.select(request_nonces.c.nonce).where(
+                    request_nonces.c.key_id == key_id, request_nonces.c.nonce == nonce
+                )
+            ).first()
+            if seen is not None:
+                raise errors.ReplayedRequestError(
+                    "this nonce was used before: a replayed request", "该 nonce 已使用过：重放请求"
+                )
+            try:
+                conn.execute(
+                    request_nonces.insert().values(key_id=key_id, nonce=nonce, seen_at=now)
+                )
+            except sa.exc.IntegrityError:
+                raise errors.ReplayedRequestError(
+                    "this nonce was used before: a replayed request", "该 nonce 已使用过：重放请求"
+                ) from None
+        return Partner(row.code, row.name, row.user_id, row.key_id, row.rate_limit_per_minute)
+
+
+def _user(row: sa.Row[tuple[object, ...]]) -> User:
+    m = row._mapping  # noqa: SLF001 - SQLAlchemy's public mapping view of a row
+    return User(
+        int(str(m["id"])),
+        str(m["username"]),
+        str(m["display_name"]),
+        Role(m["role"]),
+        str(m["locale"]),
+        str(m["owner"]),
+    )
