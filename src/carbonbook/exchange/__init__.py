@@ -1,0 +1,1 @@
+"""The carbon exchange (交易系统)."""

@@ -1,0 +1,1 @@
+"""Pure order matching: orders in, fills out."""

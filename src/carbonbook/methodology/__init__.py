@@ -1,0 +1,1 @@
+"""Versioned methodologies: factor data and pure quantification."""

@@ -1,0 +1,1 @@
+"""Enterprise emissions accounting (碳排放核算)."""

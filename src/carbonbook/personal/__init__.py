@@ -1,0 +1,1 @@
+"""The personal carbon account (个人碳账本)."""

@@ -1,0 +1,1 @@
+"""The allowance and credit registry and compliance (配额与履约)."""
