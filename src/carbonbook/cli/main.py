@@ -180,7 +180,7 @@ def ledger_balances(
 
 @ledger_app.command("statement")
 def ledger_statement(
-    account_id: Annotated[int, typer.Argument(help="The account's id.")],
+    account_id: Annotated[int, typer.Argument(help="The account's id.", min=1, max=2**63 - 1)],
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
     database: DatabaseOption = None,
     as_json: JsonOption = False,

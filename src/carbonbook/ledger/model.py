@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
+# Balances are 64-bit signed integers in both databases.
+MAX_BALANCE = 2**63 - 1
+
+
 class AccountFlags(IntFlag):
     """Account flags, stored as an integer bit set."""
 
@@ -243,10 +247,10 @@ def check_shape(batch: Batch) -> None:
                     index=i,
                 )
             continue
-        if amount <= 0:
+        if amount <= 0 or amount > MAX_BALANCE:
             raise errors.BadAmountError(
-                f"transfer {i}: amount {amount} is not positive",
-                f"第 {i} 笔转账：金额 {amount} 必须为正",
+                f"transfer {i}: amount {amount} is not a positive 64-bit integer",
+                f"第 {i} 笔转账：金额 {amount} 必须为正的 64 位整数",
                 index=i,
             )
         if t.debit == t.credit:
@@ -257,7 +261,7 @@ def check_shape(batch: Batch) -> None:
             )
 
 
-def plan_batch(  # noqa: C901 - the ledger rule, read top to bottom
+def plan_batch(
     batch: Batch,
     accounts: Mapping[int, AccountState],
     pendings: Mapping[int, PendingRecord],
@@ -290,54 +294,10 @@ def plan_batch(  # noqa: C901 - the ledger rule, read top to bottom
             TransferKind.POST_PENDING,
             TransferKind.VOID_PENDING,
         ):
-            record = pendings.get(pending_id)
-            if record is None:
-                raise errors.UnknownPendingError(
-                    f"transfer {i}: no pending transfer {pending_id}",
-                    f"第 {i} 笔转账：待结算转账 {pending_id} 不存在",
-                    index=i,
-                )
-            if record.state is not PendingState.OPEN or pending_id in resolved:
-                raise errors.PendingResolvedError(
-                    f"transfer {i}: pending transfer {pending_id} was already posted or voided",
-                    f"第 {i} 笔转账：待结算转账 {pending_id} 已结算或已撤销",
-                    index=i,
-                )
+            if pending_id in resolved:
+                raise _already_resolved(i, pending_id)
             resolved.add(pending_id)
-            debit_state = _load(state, accounts, record.debit, i)
-            credit_state = _load(state, accounts, record.credit, i)
-            _check_not_frozen(debit_state, credit_state, i)
-            debit_state.held -= record.amount  # the whole hold is released either way
-            if kind is TransferKind.POST_PENDING:
-                amount = t.amount or record.amount
-                if amount > record.amount:
-                    raise errors.BadAmountError(
-                        f"transfer {i}: posts {amount}, more than pending {record.amount}",
-                        f"第 {i} 笔转账：结算金额 {amount} 超过冻结金额 {record.amount}",
-                        index=i,
-                    )
-                debit_state.balance -= amount
-                credit_state.balance += amount
-                _check_available(debit_state, amount, i)
-                new_state = PendingState.POSTED
-            else:
-                amount = record.amount
-                new_state = PendingState.VOIDED
-            plan.resolved_pending.append((pending_id, new_state, i))
-            rows.append(
-                (
-                    record.debit,
-                    record.credit,
-                    amount,
-                    record.asset,
-                    int(kind),
-                    i,
-                    pending_id,
-                    t.reason,
-                    t.key,
-                    t.meta,
-                )
-            )
+            _resolve_pending(plan, t, i, pendings, accounts)
             continue
         debit_state = state.get(t.debit) or _load(state, accounts, t.debit, i)
         credit_state = state.get(t.credit) or _load(state, accounts, t.credit, i)
@@ -356,6 +316,12 @@ def plan_batch(  # noqa: C901 - the ledger rule, read top to bottom
         if kind is posted:
             debit_state.balance -= amount
             credit_state.balance += amount
+            if credit_state.balance > MAX_BALANCE or debit_state.balance < -MAX_BALANCE:
+                raise errors.BadAmountError(
+                    f"transfer {i}: a balance would leave the 64-bit range",
+                    f"第 {i} 笔转账：余额将超出 64 位整数范围",
+                    index=i,
+                )
         elif kind is pending_kind:
             debit_state.held += amount
             plan.new_pending.append(i)
@@ -365,6 +331,71 @@ def plan_batch(  # noqa: C901 - the ledger rule, read top to bottom
             _check_available(debit_state, amount, i)
         rows.append((t.debit, t.credit, amount, asset, int(kind), i, None, t.reason, t.key, t.meta))
     return plan
+
+
+def _already_resolved(i: int, pending_id: int) -> errors.PendingResolvedError:
+    return errors.PendingResolvedError(
+        f"transfer {i}: pending transfer {pending_id} was already posted or voided",
+        f"第 {i} 笔转账：待结算转账 {pending_id} 已结算或已撤销",
+        index=i,
+    )
+
+
+def _resolve_pending(
+    plan: Plan,
+    t: TransferRequest,
+    i: int,
+    pendings: Mapping[int, PendingRecord],
+    accounts: Mapping[int, AccountState],
+) -> None:
+    """Post (in full or part) or void a reservation: the whole hold is released either way."""
+    pending_id = t.pending_id
+    if pending_id is None:  # pragma: no cover - the caller checked
+        raise errors.UnknownPendingError("no pending id", "未指定待结算转账")
+    record = pendings.get(pending_id)
+    if record is None:
+        raise errors.UnknownPendingError(
+            f"transfer {i}: no pending transfer {pending_id}",
+            f"第 {i} 笔转账：待结算转账 {pending_id} 不存在",
+            index=i,
+        )
+    if record.state is not PendingState.OPEN:
+        raise _already_resolved(i, pending_id)
+    state = plan.accounts
+    debit_state = _load(state, accounts, record.debit, i)
+    credit_state = _load(state, accounts, record.credit, i)
+    _check_not_frozen(debit_state, credit_state, i)
+    debit_state.held -= record.amount
+    if t.kind is TransferKind.POST_PENDING:
+        amount = t.amount or record.amount
+        if amount > record.amount:
+            raise errors.BadAmountError(
+                f"transfer {i}: posts {amount}, more than pending {record.amount}",
+                f"第 {i} 笔转账：结算金额 {amount} 超过冻结金额 {record.amount}",
+                index=i,
+            )
+        debit_state.balance -= amount
+        credit_state.balance += amount
+        _check_available(debit_state, amount, i)
+        new_state = PendingState.POSTED
+    else:
+        amount = record.amount
+        new_state = PendingState.VOIDED
+    plan.resolved_pending.append((pending_id, new_state, i))
+    plan.rows.append(
+        (
+            record.debit,
+            record.credit,
+            amount,
+            record.asset,
+            int(t.kind),
+            i,
+            pending_id,
+            t.reason,
+            t.key,
+            t.meta,
+        )
+    )
 
 
 def _load(

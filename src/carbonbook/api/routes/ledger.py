@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
@@ -15,6 +15,10 @@ from carbonbook.ledger import Batch, TransferRequest
 from carbonbook.ledger.service import Account, Ledger
 
 router = APIRouter(tags=["ledger"])
+
+# Ids and amounts are 64-bit signed integers in the database.
+INT64 = 2**63 - 1
+AccountId = Annotated[int, Path(ge=1, le=INT64, description="an account id")]
 
 
 class AccountOut(BaseModel):
@@ -72,10 +76,12 @@ class StatementOut(BaseModel):
 
 
 class TransferIn(BaseModel):
-    debit_account_id: StrictInt
-    credit_account_id: StrictInt
+    debit_account_id: StrictInt = Field(ge=1, le=INT64)
+    credit_account_id: StrictInt = Field(ge=1, le=INT64)
     asset: str = Field(min_length=1, max_length=40)
-    amount: StrictInt = Field(description="a positive integer in the asset's unit")
+    amount: StrictInt = Field(
+        ge=-INT64, le=INT64, description="a positive integer in the asset's unit"
+    )
     reason: str = Field(min_length=1, max_length=60)
     key: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -124,13 +130,13 @@ def list_accounts(user: CurrentUser, ctx: Ctx, owner: str | None = None) -> list
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
-def get_account(account_id: int, user: CurrentUser, ctx: Ctx) -> AccountOut:
+def get_account(account_id: AccountId, user: CurrentUser, ctx: Ctx) -> AccountOut:
     return AccountOut.of(_visible_account(ctx.ledger, user, account_id))
 
 
 @router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
 def get_balance(
-    account_id: int, user: CurrentUser, ctx: Ctx, as_of: datetime | None = None
+    account_id: AccountId, user: CurrentUser, ctx: Ctx, as_of: datetime | None = None
 ) -> BalanceOut:
     _visible_account(ctx.ledger, user, account_id)
     b = ctx.ledger.balance(account_id, _us(as_of))
@@ -146,7 +152,7 @@ def get_balance(
 
 @router.get("/accounts/{account_id}/statement", response_model=StatementOut)
 def get_statement(
-    account_id: int,
+    account_id: AccountId,
     user: CurrentUser,
     ctx: Ctx,
     since: datetime | None = None,
