@@ -49,6 +49,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
     cur.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoint every ~40 MB of WAL instead of 4 MB: hot pages (balances, index leaves) are
+    # then copied back once per checkpoint rather than ten times; measured +40 % on batched
+    # inserts (bench/RESULTS.md). Readers are unaffected; the WAL is truncated at checkpoint.
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
+    cur.execute("PRAGMA journal_size_limit=67108864")
     cur.close()
 
 
@@ -68,7 +73,18 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(resolved, **kwargs)
+    engine = sa.create_engine(resolved, **kwargs)
+    event.listen(engine, "connect", _postgres_on_connect)
+    return engine
+
+
+def _postgres_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Storage is SSD: with the default random_page_cost (4, tuned for spinning disks) the
+    # planner answers "these 2,000 accounts by id" with a sequential scan of all accounts and a
+    # hash join; at 1.1 it uses the primary key, 3x faster for a ledger batch (bench/).
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET random_page_cost = 1.1")
+    dbapi_conn.commit()
 
 
 def is_postgres(engine_or_conn: Engine | sa.Connection) -> bool:

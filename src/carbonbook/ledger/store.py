@@ -35,6 +35,12 @@ TRANSFER_COLUMNS = (
 )
 
 
+def _pg_array(values: Iterable[int]) -> str:
+    """An integer array as PostgreSQL's text literal: psycopg's list adapter costs ~0.5 us an
+    element, this costs ~0.1 us (the values are ints, so nothing needs quoting)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 class Head:
     __slots__ = ("hash", "next_id", "seq")
 
@@ -63,9 +69,9 @@ class LedgerStore:
         cur = self._cursor()
         if self.pg:
             cur.execute(
-                "SELECT id, asset, flags, balance, held FROM accounts WHERE id = ANY(%s) "
+                "SELECT id, asset, flags, balance, held FROM accounts WHERE id = ANY(%s::bigint[]) "
                 "ORDER BY id FOR UPDATE",
-                (list(ids),),
+                (_pg_array(ids),),
             )
         else:
             cur.execute(
@@ -73,7 +79,7 @@ class LedgerStore:
                 "WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(ids)),),
             )
-        return {row[0]: AccountState(*row) for row in cur.fetchall()}
+        return {r[0]: AccountState(r[0], r[1], r[2], r[3], r[4]) for r in cur.fetchall()}
 
     def load_pending(self, ids: Iterable[int], *, lock: bool) -> dict[int, PendingRecord]:
         """Read the reservations a batch resolves (locked in id order when `lock`)."""
@@ -166,7 +172,7 @@ class LedgerStore:
                 "UPDATE accounts AS a SET balance = v.balance, held = v.held "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, balance, held) "
                 "WHERE a.id = v.id",
-                (ids, balances, helds),
+                (_pg_array(ids), _pg_array(balances), _pg_array(helds)),
             )
         else:
             self.raw.executemany(
