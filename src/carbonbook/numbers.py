@@ -8,6 +8,10 @@ an explicit mode, so that the rule a figure follows can be read off its call sit
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 # Enough digits for yuan x tonnes x factors without silent rounding (28 is the default).
 _CONTEXT = Context(prec=50)
@@ -84,3 +88,23 @@ def mg_to_grams_text(amount_mg: int) -> str:
 def decimal_text(value: Decimal) -> str:
     """Print a Decimal rounded half-up to two places, always with two decimals."""
     return f"{round_half_up(value):.2f}"
+
+
+def round_fraction_half_up(value: Fraction, places: int = 2) -> Decimal:
+    """Round an exact rational half-up (ties away from zero, as ROUND_HALF_UP) to `places`.
+
+    Used where a factor such as 44/12 has no finite decimal: the sum stays exact and is
+    rounded once, when printed.
+    """
+    scale = 10**places
+    scaled = abs(value) * scale
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    if 2 * rest >= scaled.denominator:
+        whole += 1
+    sign = -1 if value < 0 else 1
+    return Decimal(sign * whole).scaleb(-places)
+
+
+def fraction_text(value: Fraction) -> str:
+    """Print an exact rational rounded half-up with exactly two decimals."""
+    return f"{round_fraction_half_up(value):.2f}"
