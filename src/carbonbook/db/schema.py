@@ -184,3 +184,60 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Personal carbon accounts (个人碳账本)
+# ---------------------------------------------------------------------------------------------
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("handle", sa.String(120), primary_key=True),  # the partner-visible person id
+    sa.Column("owner", sa.String(120), nullable=False, unique=True),  # ledger owner
+    sa.Column("user_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+# Consent records: a person links a partner platform (and may revoke it).
+platform_links = sa.Table(
+    "platform_links",
+    metadata,
+    sa.Column("person", sa.String(120), primary_key=True),
+    sa.Column("platform", sa.String(60), primary_key=True),
+    sa.Column("consented_at", Micros, nullable=False),
+    sa.Column("revoked_at", Micros, nullable=True),
+)
+
+# One row per accepted behaviour event; (platform, event_id) is its identity.
+personal_events = sa.Table(
+    "personal_events",
+    metadata,
+    sa.Column("platform", sa.String(60), primary_key=True),
+    sa.Column("event_id", sa.String(120), primary_key=True),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("behaviour", sa.String(60), nullable=False),
+    sa.Column("quantity", sa.String(40), nullable=False),  # the decimal as received
+    sa.Column("unit", sa.String(20), nullable=False),
+    sa.Column("evidence", sa.String(20), nullable=False),
+    sa.Column("occurred_at", Micros, nullable=False),
+    sa.Column("local_day", sa.String(10), nullable=False),  # YYYY-MM-DD in the scheme's zone
+    sa.Column("methodology", sa.String(80), nullable=False),  # ID@VERSION it was quantified under
+    sa.Column("reduction_mg", Amount, nullable=False),  # 0 when flagged as a duplicate
+    sa.Column("status", sa.SmallInteger, nullable=False),  # 0 credited, 1 cross-platform duplicate
+    sa.Column("batch_id", sa.BigInteger, nullable=True),  # the ledger batch that credited it
+    sa.Column("ingested_at", Micros, nullable=False),
+    sa.Index(None, "person", "behaviour", "occurred_at"),
+)
+
+# Per person, day and methodology: milligrams credited and points awarded so far, so a day
+# spread over several batches earns round(total / 100 g) points, never more.
+personal_days = sa.Table(
+    "personal_days",
+    metadata,
+    sa.Column("person", sa.String(120), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("methodology", sa.String(80), primary_key=True),
+    sa.Column("reduction_mg", Amount, nullable=False),
+    sa.Column("points", Amount, nullable=False),
+    sa.Column("units", sa.Text, nullable=False),  # JSON: behaviour -> units so far (daily caps)
+)

@@ -1,0 +1,101 @@
+"""Partner platforms send behaviour events; people link platforms (consent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
+from carbonbook.api.errors import ApiError
+from carbonbook.identity.model import Role
+from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.service import Personal
+
+router = APIRouter(tags=["personal"])
+MAX_EVENTS = 10_000
+DEFAULT_METHODOLOGY = "bj-green-life@2023"
+
+
+class EventResult(BaseModel):
+    event_id: str | None
+    status: str = Field(description="accepted, duplicate, cross_platform_duplicate or rejected")
+    code: str | None = None
+    grams: str | None = None
+
+
+class IngestOut(BaseModel):
+    methodology: str
+    accepted: int
+    duplicates: int
+    cross_platform_duplicates: int
+    rejected: list[dict[str, Any]]
+    people: dict[str, dict[str, Any]]
+    results: list[EventResult]
+
+
+class LinkIn(BaseModel):
+    platform: str = Field(min_length=1, max_length=60)
+
+
+@router.post(
+    "/partner/events",
+    response_model=IngestOut,
+    summary="A partner platform's signed, idempotent batch of behaviour events (up to 10,000)",
+)
+async def partner_events(
+    request: Request,
+    partner: SignedPartner,
+    ctx: Ctx,
+    methodology: Annotated[str | None, Query(max_length=80)] = None,
+) -> IngestOut:
+    body = await request.body()  # already read and verified by the signature check
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError:
+        raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None
+    events = document.get("events") if isinstance(document, dict) else None
+    if not isinstance(events, list):
+        raise ApiError(
+            422, "BAD_EVENT", 'the body must be {"events": [...]}', '请求体须为 {"events": [...]}'
+        )
+    if len(events) > MAX_EVENTS:
+        raise ApiError(
+            413,
+            "TOO_MANY_EVENTS",
+            f"at most {MAX_EVENTS} events a request",
+            f"每次请求最多 {MAX_EVENTS} 条事件",
+        )
+    chosen = get_methodology(
+        methodology or os.environ.get("CARBONBOOK_METHODOLOGY", DEFAULT_METHODOLOGY)
+    )
+    report = Personal(ctx.engine).ingest_events(events, chosen, partner.code)
+    document = report.to_document(reconcile=False)
+    return IngestOut(
+        **{k: document[k] for k in IngestOut.model_fields if k != "results"},
+        results=[EventResult(**r) for r in report.results],
+    )
+
+
+@router.post("/me/links", status_code=204, summary="Link a partner platform (record consent)")
+def link_platform(body: LinkIn, user: CurrentUser, ctx: Ctx) -> None:
+    if user.role is not Role.PERSON:
+        raise ApiError(
+            403, "FORBIDDEN", "only a person links platforms", "只有个人用户可以关联平台"
+        )
+    if ctx.identity.partner(body.platform) is None:
+        raise ApiError(
+            404,
+            "UNKNOWN_PLATFORM",
+            f"no partner platform {body.platform!r}",
+            f"没有合作平台 {body.platform!r}",
+        )
+    Personal(ctx.engine).link_platform(user.username, body.platform, user.id)
+
+
+@router.delete("/me/links/{platform}", status_code=204, summary="Revoke a platform link")
+def unlink_platform(platform: str, user: CurrentUser, ctx: Ctx) -> None:
+    Personal(ctx.engine).unlink_platform(user.username, platform)

@@ -1,0 +1,111 @@
+"""`carbonbook personal ...`: partner batches and re-quantification (个人碳账本)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from carbonbook.cli.common import DatabaseOption, JsonOption, console, out, print_json, run
+from carbonbook.db.engine import make_engine, resolve_url
+from carbonbook.db.migrate import upgrade
+from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.service import Personal
+
+app = typer.Typer(help="Personal carbon accounts (个人碳账本).", no_args_is_help=True)
+
+MethodologyOption = Annotated[
+    str, typer.Option("--methodology", help="ID@VERSION, e.g. bj-green-life@2023.")
+]
+
+
+def _service(database: str | None) -> Personal:
+    # A batch command creates and migrates the embedded database on first use.
+    url = resolve_url(database)
+    upgrade(url)
+    return Personal(make_engine(url))
+
+
+@app.command("ingest")
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A JSONL file of partner events.")],
+    methodology: MethodologyOption = "bj-green-life@2023",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest a partner batch: accepted, duplicates, rejected lines with codes, grams and points.
+
+    People the database does not know yet are registered (an operator's import). A replayed
+    file credits nothing twice.
+    """
+    chosen = run(lambda: get_methodology(methodology))
+    service = run(lambda: _service(database))
+    size = file.stat().st_size if file.exists() else 0
+
+    def go() -> dict[str, Any]:
+        with (
+            file.open(encoding="utf-8") as lines,
+            Progress(
+                TextColumn("ingesting"),
+                BarColumn(),
+                TextColumn("{task.completed:,} lines"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json or size < 1_000_000,
+                transient=True,
+            ) as progress,
+        ):
+            task = progress.add_task("ingest", total=None)
+            report = service.ingest_lines(
+                lines, chosen, lambda n: progress.update(task, completed=n)
+            )
+        return report.to_document()
+
+    result = run(go)
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"{result['methodology']}: {result['accepted']} accepted, "
+        f"{result['duplicates']} duplicates, "
+        f"{result['cross_platform_duplicates']} cross-platform duplicates, "
+        f"{len(result['rejected'])} rejected",
+        highlight=False,
+    )
+    table = Table("person", "grams", "points")
+    for person, totals in result["people"].items():
+        table.add_row(person, totals["grams"], str(totals["points"]))
+    out.print(table)
+    for rejected in result["rejected"]:
+        out.print(
+            f"line {rejected['line']}: {rejected['event_id']} "
+            f"{rejected['code']}: {rejected['message']}",
+            highlight=False,
+        )
+
+
+@app.command("reconcile")
+def reconcile(
+    to: Annotated[
+        str, typer.Option("--to", help="The methodology ID@VERSION to re-quantify under.")
+    ],
+    person: Annotated[str | None, typer.Option(help="Only this person.")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-quantify stored records under another methodology: grams under each, per person, and
+    the behaviours the target does not cover (never guessed)."""
+    run(lambda: get_methodology(to))
+    service = run(lambda: _service(database))
+    result = run(lambda: service.reconcile(to, person))
+    if as_json:
+        print_json(result)
+        return
+    table = Table("person", "recorded", f"under {to}", "not covered")
+    for name, entry in result["people"].items():
+        recorded = ", ".join(f"{g} g ({ref})" for ref, g in entry["recorded"].items())
+        table.add_row(name, recorded, f"{entry['grams']} g", ", ".join(entry.get("uncovered", [])))
+    out.print(table)

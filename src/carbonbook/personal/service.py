@@ -1,0 +1,682 @@
+"""Ingesting partner behaviour events into personal carbon accounts (个人碳账本).
+
+Each accepted event becomes milligrams of CO2e (asset `CO2E_MG`) credited by the scheme's
+issuer account, with the event identity `platform:event_id` as the transfer's idempotency key;
+each person's Asia/Shanghai day earns points by the methodology's rule, topped up as the day's
+total grows. Events are processed in chunks: one database transaction and one ledger batch per
+chunk, so a crash loses at most the chunk in flight (and a retry credits nothing twice).
+
+Refusals are per event (the rest of the batch goes on), each with a code:
+BAD_EVENT (not an object, a missing or mistyped field), BAD_TIME, UNKNOWN_BEHAVIOUR, BAD_UNIT,
+BAD_QUANTITY, DAILY_CAP, NOT_LINKED (HTTP: the person has not linked the platform),
+WRONG_PLATFORM (HTTP: an event of another platform than the signer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from carbonbook.db.schema import people, personal_days, personal_events, platform_links
+from carbonbook.errors import DomainError
+from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
+from carbonbook.methodology import errors as qerrors
+from carbonbook.methodology.registry import all_methodologies
+from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.numbers import D, NotADecimalError, mg_to_grams_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from carbonbook.methodology.model import Methodology
+
+CHUNK = 1_000
+CREDITED, CROSS_PLATFORM_DUPLICATE = 0, 1
+FIELDS = ("platform", "event_id", "person", "behaviour", "quantity", "unit", "occurred_at")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class Event:
+    line: int
+    platform: str
+    event_id: str
+    person: str
+    behaviour: str
+    quantity: Decimal
+    quantity_text: str
+    unit: str
+    occurred_at: int  # microseconds, UTC
+    local_day: str
+    evidence: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.platform, self.event_id)
+
+
+@dataclass(slots=True)
+class IngestReport:
+    methodology: str
+    accepted: int = 0
+    duplicates: int = 0
+    cross_platform_duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)
+    grams_mg: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    points: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    accepted_events: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)  # per event, in input order
+
+    def reject(self, line: int, event_id: str | None, code: str, message: str) -> None:
+        entry: dict[str, Any] = {
+            "event_id": event_id,
+            "code": code,
+            "line": line,
+            "message": message,
+        }
+        self.rejected.append(entry)
+        self.results.append({"event_id": event_id, "status": "rejected", "code": code})
+
+    def to_document(self, *, reconcile: bool = True) -> dict[str, Any]:
+        people_doc = {
+            person: {
+                "grams": mg_to_grams_text(self.grams_mg[person]),
+                "points": self.points[person],
+            }
+            for person in sorted(set(self.grams_mg) | set(self.points))
+        }
+        document: dict[str, Any] = {
+            "methodology": self.methodology,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "cross_platform_duplicates": self.cross_platform_duplicates,
+            "rejected": self.rejected,
+            "people": people_doc,
+            "registered": self.registered,
+        }
+        if reconcile:
+            document["reconciled_under"] = reconcile_events(self.accepted_events, self.methodology)
+        return document
+
+
+def reconcile_events(
+    events: Iterable[tuple[str, str, Decimal, str]],
+    source: str,
+    targets: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Re-quantify (person, behaviour, quantity, unit) records under other methodologies.
+
+    Per target methodology and person: the grams under it, and the behaviours it does not
+    cover (never guessed).
+    """
+    chosen = [ref for ref in (targets or sorted(all_methodologies())) if ref != source]
+    records = list(events)
+    result: dict[str, Any] = {}
+    for ref in chosen:
+        methodology = all_methodologies()[ref]
+        per_person: dict[str, dict[str, Any]] = {}
+        for person, behaviour, quantity, unit in records:
+            entry = per_person.setdefault(person, {"mg": 0, "uncovered": set(), "covered": 0})
+            known = methodology.behaviours.get(behaviour)
+            if known is None or known.unit != unit:
+                entry["uncovered"].add(behaviour)
+                continue
+            entry["mg"] += known.reduction_mg(quantity)
+            entry["covered"] += 1
+        doc: dict[str, Any] = {}
+        for person, entry in sorted(per_person.items()):
+            doc[person] = {"grams": mg_to_grams_text(entry["mg"])}
+            if entry["uncovered"]:
+                doc[person]["uncovered"] = sorted(entry["uncovered"])
+        result[ref] = doc
+    return result
+
+
+def parse_event(  # noqa: PLR0911 - one return per refusal, in order
+    raw: Any, line: int, zone: ZoneInfo
+) -> tuple[Event | None, tuple[str | None, str, str] | None]:
+    """One event from its JSON value, or (event_id, code, message) of its refusal."""
+    if not isinstance(raw, dict):
+        return None, (None, "BAD_EVENT", "an event must be a JSON object")
+    event_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+    for name in FIELDS:
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            return None, (event_id, "BAD_EVENT", f"field {name!r} must be a non-empty string")
+    evidence = raw.get("evidence", "operator")
+    if not isinstance(evidence, str):
+        return None, (event_id, "BAD_EVENT", "field 'evidence' must be a string")
+    try:
+        occurred = datetime.fromisoformat(raw["occurred_at"])
+    except ValueError:
+        return None, (event_id, "BAD_TIME", f"occurred_at {raw['occurred_at']!r} is not ISO 8601")
+    if occurred.tzinfo is None:
+        return None, (event_id, "BAD_TIME", "occurred_at needs a UTC offset")
+    if occurred.timestamp() > time.time() + 300:
+        return None, (event_id, "BAD_TIME", "occurred_at is in the future")
+    try:
+        quantity = D(raw["quantity"])
+    except NotADecimalError:
+        return None, (event_id, "BAD_QUANTITY", f"quantity {raw['quantity']!r} is not a decimal")
+    return (
+        Event(
+            line=line,
+            platform=raw["platform"],
+            event_id=raw["event_id"],
+            person=raw["person"],
+            behaviour=raw["behaviour"],
+            quantity=quantity,
+            quantity_text=raw["quantity"],
+            unit=raw["unit"],
+            occurred_at=int(occurred.timestamp() * 1_000_000),
+            local_day=occurred.astimezone(zone).date().isoformat(),
+            evidence=evidence,
+        ),
+        None,
+    )
+
+
+class Personal:
+    """The personal carbon account service over one database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.ledger = Ledger(engine)
+
+    # -- people and consent -----------------------------------------------------------------------
+
+    def ensure_person(self, conn: sa.Connection, handle: str, user_id: int | None = None) -> str:
+        """The person's ledger owner; registers the person when new."""
+        row = conn.execute(sa.select(people.c.owner).where(people.c.handle == handle)).first()
+        if row is not None:
+            return str(row.owner)
+        owner = f"person:{handle}"
+        conn.execute(
+            people.insert().values(
+                handle=handle, owner=owner, user_id=user_id, created_at=_now_us()
+            )
+        )
+        return owner
+
+    def link_platform(self, handle: str, platform: str, user_id: int | None = None) -> None:
+        """Record the person's consent to receive a platform's events (idempotent)."""
+        with self.engine.begin() as conn:
+            self.ensure_person(conn, handle, user_id)
+            found = conn.execute(
+                sa.select(platform_links.c.revoked_at).where(
+                    platform_links.c.person == handle, platform_links.c.platform == platform
+                )
+            ).first()
+            if found is None:
+                conn.execute(
+                    platform_links.insert().values(
+                        person=handle, platform=platform, consented_at=_now_us()
+                    )
+                )
+            elif found.revoked_at is not None:
+                conn.execute(
+                    platform_links.update()
+                    .where(platform_links.c.person == handle, platform_links.c.platform == platform)
+                    .values(consented_at=_now_us(), revoked_at=None)
+                )
+
+    def unlink_platform(self, handle: str, platform: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                platform_links.update()
+                .where(platform_links.c.person == handle, platform_links.c.platform == platform)
+                .values(revoked_at=_now_us())
+            )
+
+    # -- ingestion --------------------------------------------------------------------------------
+
+    def ingest_lines(
+        self,
+        lines: Iterable[str],
+        methodology: Methodology,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest a JSONL file of partner events (an operator's import: unknown people are
+        registered)."""
+        report = IngestReport(methodology.ref)
+        zone = ZoneInfo(methodology.timezone)
+        seen: set[tuple[str, str]] = set()
+        count = 0
+        self.ledger.ensure_assets()
+        for chunk in _chunks(_numbered(lines), CHUNK):
+            events = []
+            for line_no, text in chunk:
+                try:
+                    raw = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    report.reject(line_no, None, "BAD_EVENT", f"not JSON ({exc.msg})")
+                    continue
+                event, refusal = parse_event(raw, line_no, zone)
+                identity = _identity(raw)
+                if identity is not None and identity in seen:
+                    report.duplicates += 1
+                    report.results.append({"event_id": identity[1], "status": "duplicate"})
+                    continue
+                if identity is not None:
+                    seen.add(identity)
+                if refusal is not None:
+                    report.reject(line_no, *refusal)
+                    continue
+                if event is not None:
+                    events.append(event)
+            self._ingest_chunk(events, methodology, report, register=True, platform=None)
+            count += len(chunk)
+            if progress is not None:
+                progress(count)
+        return report
+
+    def ingest_events(
+        self, raws: list[Any], methodology: Methodology, platform: str
+    ) -> IngestReport:
+        """Ingest a partner's signed request: only people who linked `platform` are accepted."""
+        report = IngestReport(methodology.ref)
+        zone = ZoneInfo(methodology.timezone)
+        seen: set[tuple[str, str]] = set()
+        events = []
+        self.ledger.ensure_assets()
+        for i, raw in enumerate(raws, start=1):
+            event, refusal = parse_event(raw, i, zone)
+            identity = _identity(raw)
+            if identity is not None and identity in seen:
+                report.duplicates += 1
+                report.results.append({"event_id": identity[1], "status": "duplicate"})
+                continue
+            if identity is not None:
+                seen.add(identity)
+            if refusal is not None:
+                report.reject(i, *refusal)
+                continue
+            if event is not None:
+                events.append(event)
+        for start in range(0, len(events), CHUNK):
+            self._ingest_chunk(
+                events[start : start + CHUNK],
+                methodology,
+                report,
+                register=False,
+                platform=platform,
+            )
+        return report
+
+    def _ingest_chunk(  # noqa: C901 - the per-event rules, read in the order they apply
+        self,
+        events: list[Event],
+        methodology: Methodology,
+        report: IngestReport,
+        *,
+        register: bool,
+        platform: str | None,
+    ) -> None:
+        if not events:
+            return
+        with self.engine.begin() as conn:
+            stored = _stored_identities(conn, [e.key for e in events])
+            linked = _linked(conn, platform, {e.person for e in events}) if platform else set()
+            days = _load_days(conn, methodology.ref, {(e.person, e.local_day) for e in events})
+            neighbours = _recent_events(conn, events, methodology.cross_platform_window_minutes)
+            accepted: list[tuple[Event, int, int]] = []  # event, mg, status
+            for event in events:
+                if event.key in stored:
+                    report.duplicates += 1
+                    report.results.append({"event_id": event.event_id, "status": "duplicate"})
+                    continue
+                if platform is not None and event.platform != platform:
+                    report.reject(
+                        event.line,
+                        event.event_id,
+                        "WRONG_PLATFORM",
+                        f"signed by {platform} but names platform {event.platform}",
+                    )
+                    continue
+                if platform is not None and event.person not in linked:
+                    report.reject(
+                        event.line,
+                        event.event_id,
+                        "NOT_LINKED",
+                        f"the person has not linked {platform}",
+                    )
+                    continue
+                try:
+                    mg = methodology.quantify(
+                        event.behaviour, event.quantity, event.unit, event.evidence
+                    )
+                    _check_cap(methodology, days, event)
+                except qerrors.QuantifyError as exc:
+                    report.reject(event.line, event.event_id, exc.code, exc.message)
+                    continue
+                if _is_cross_platform_duplicate(event, neighbours, methodology):
+                    status, mg = CROSS_PLATFORM_DUPLICATE, 0
+                    report.cross_platform_duplicates += 1
+                    report.results.append(
+                        {"event_id": event.event_id, "status": "cross_platform_duplicate"}
+                    )
+                else:
+                    status = CREDITED
+                    _count_units(days, event)
+                    report.results.append(
+                        {
+                            "event_id": event.event_id,
+                            "status": "accepted",
+                            "grams": mg_to_grams_text(mg),
+                        }
+                    )
+                neighbours[(event.person, event.behaviour)].append(
+                    (event.occurred_at, event.platform)
+                )
+                accepted.append((event, mg, status))
+            if not accepted:
+                return
+            batch_id = self._post(conn, accepted, methodology, days, report, register=register)
+            now = _now_us()
+            conn.execute(
+                personal_events.insert(),
+                [
+                    {
+                        "platform": e.platform,
+                        "event_id": e.event_id,
+                        "person": e.person,
+                        "behaviour": e.behaviour,
+                        "quantity": e.quantity_text,
+                        "unit": e.unit,
+                        "evidence": e.evidence,
+                        "occurred_at": e.occurred_at,
+                        "local_day": e.local_day,
+                        "methodology": methodology.ref,
+                        "reduction_mg": mg,
+                        "status": status,
+                        "batch_id": batch_id,
+                        "ingested_at": now,
+                    }
+                    for e, mg, status in accepted
+                ],
+            )
+            _save_days(conn, methodology.ref, days)
+        for event, mg, status in accepted:
+            if status == CREDITED:
+                report.accepted += 1
+                report.grams_mg[event.person] += mg
+                report.accepted_events.append(
+                    (event.person, event.behaviour, event.quantity, event.unit)
+                )
+
+    def _post(
+        self,
+        conn: sa.Connection,
+        accepted: list[tuple[Event, int, int]],
+        methodology: Methodology,
+        days: dict[tuple[str, str], dict[str, Any]],
+        report: IngestReport,
+        *,
+        register: bool,
+    ) -> int | None:
+        scheme = f"scheme:{methodology.id}"
+        mg_issuer = self.ledger.open_account_in(
+            conn, scheme, "CO2E_MG", "issuer", AccountFlags.ISSUER
+        )
+        pt_issuer = self.ledger.open_account_in(
+            conn, scheme, "POINT", "issuer", AccountFlags.ISSUER
+        )
+        accounts: dict[str, tuple[int, int]] = {}
+        transfers: list[TransferRequest] = []
+        for event, mg, status in accepted:
+            if event.person not in accounts:
+                known = conn.execute(
+                    sa.select(people.c.owner).where(people.c.handle == event.person)
+                ).first()
+                if known is None and not register:  # pragma: no cover - linked people exist
+                    raise DomainError(f"unknown person {event.person}")
+                if known is None:
+                    report.registered.append(event.person)
+                owner = self.ensure_person(conn, event.person)
+                accounts[event.person] = (
+                    self.ledger.open_account_in(conn, owner, "CO2E_MG").id,
+                    self.ledger.open_account_in(conn, owner, "POINT").id,
+                )
+            if status == CREDITED and mg > 0:
+                transfers.append(
+                    TransferRequest.move(
+                        mg_issuer.id,
+                        accounts[event.person][0],
+                        "CO2E_MG",
+                        mg,
+                        event.behaviour,
+                        key=f"{event.platform}:{event.event_id}",
+                        meta={"methodology": methodology.ref, "day": event.local_day},
+                    )
+                )
+                day = days[(event.person, event.local_day)]
+                day["mg"] += mg
+        for (person, day_text), day in sorted(days.items()):
+            owed = methodology.points_for_day(day["mg"]) - day["points"]
+            if owed > 0 and person in accounts:
+                day["points"] += owed
+                report.points[person] += owed
+                transfers.append(
+                    TransferRequest.move(
+                        pt_issuer.id,
+                        accounts[person][1],
+                        "POINT",
+                        owed,
+                        "daily_points",
+                        key=f"points:{person}:{day_text}:{methodology.ref}:{day['points']}",
+                        meta={"methodology": methodology.ref, "day": day_text},
+                    )
+                )
+        if not transfers:
+            return None
+        digest = hashlib.sha256("\n".join(t.key or "" for t in transfers).encode()).hexdigest()[:32]
+        result = self.ledger.post_in(conn, Batch("personal", f"ingest:{digest}", transfers))
+        return result.batch_id
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def reconcile(self, target: str, person: str | None = None) -> dict[str, Any]:
+        """Re-quantify stored records under `target` (ID@VERSION), per person."""
+        get_methodology(target)  # an unknown target is refused before reading anything
+        query = sa.select(
+            personal_events.c.person,
+            personal_events.c.behaviour,
+            personal_events.c.quantity,
+            personal_events.c.unit,
+            personal_events.c.methodology,
+            personal_events.c.reduction_mg,
+        ).where(personal_events.c.status == CREDITED)
+        if person is not None:
+            query = query.where(personal_events.c.person == person)
+        recorded: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        records = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query.order_by(personal_events.c.person)):
+                recorded[row.person][row.methodology] += row.reduction_mg
+                records.append((row.person, row.behaviour, D(row.quantity), row.unit))
+        under = reconcile_events(records, source="", targets=[target])[target]
+        people_doc: dict[str, Any] = {}
+        for name in sorted(recorded):
+            entry: dict[str, Any] = {
+                "recorded": {
+                    ref: mg_to_grams_text(mg) for ref, mg in sorted(recorded[name].items())
+                },
+            }
+            entry.update(under.get(name, {"grams": "0.00"}))
+            people_doc[name] = entry
+        return {"to": target, "people": people_doc, "reconciled_under": {target: under}}
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield number, text
+
+
+def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _identity(raw: Any) -> tuple[str, str] | None:
+    if (
+        isinstance(raw, dict)
+        and isinstance(raw.get("platform"), str)
+        and isinstance(raw.get("event_id"), str)
+    ):
+        return (raw["platform"], raw["event_id"])
+    return None
+
+
+def _stored_identities(conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    by_platform: dict[str, list[str]] = defaultdict(list)
+    for platform, event_id in keys:
+        by_platform[platform].append(event_id)
+    for platform, ids in by_platform.items():
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(
+                sa.select(personal_events.c.event_id).where(
+                    personal_events.c.platform == platform,
+                    personal_events.c.event_id.in_(ids[start : start + 500]),
+                )
+            )
+            found.update((platform, r.event_id) for r in rows)
+    return found
+
+
+def _linked(conn: sa.Connection, platform: str, persons: set[str]) -> set[str]:
+    rows = conn.execute(
+        sa.select(platform_links.c.person).where(
+            platform_links.c.platform == platform,
+            platform_links.c.revoked_at.is_(None),
+            platform_links.c.person.in_(sorted(persons)),
+        )
+    )
+    return {r.person for r in rows}
+
+
+def _load_days(
+    conn: sa.Connection, ref: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    days: dict[tuple[str, str], dict[str, Any]] = {
+        key: {"mg": 0, "points": 0, "units": {}, "stored": False} for key in keys
+    }
+    persons = sorted({p for p, _ in keys})
+    rows = conn.execute(
+        sa.select(personal_days).where(
+            personal_days.c.methodology == ref, personal_days.c.person.in_(persons)
+        )
+    )
+    for row in rows:
+        key = (row.person, row.day)
+        if key in days:
+            days[key] = {
+                "mg": row.reduction_mg,
+                "points": row.points,
+                "units": {k: D(v) for k, v in json.loads(row.units).items()},
+                "stored": True,
+            }
+    return days
+
+
+def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for (person, day), state in days.items():
+        values = {
+            "reduction_mg": state["mg"],
+            "points": state["points"],
+            "units": json.dumps({k: str(v) for k, v in sorted(state["units"].items())}),
+        }
+        if state["stored"]:
+            conn.execute(
+                personal_days.update()
+                .where(
+                    personal_days.c.person == person,
+                    personal_days.c.day == day,
+                    personal_days.c.methodology == ref,
+                )
+                .values(**values)
+            )
+        elif state["mg"] or state["units"]:
+            conn.execute(
+                personal_days.insert().values(person=person, day=day, methodology=ref, **values)
+            )
+
+
+def _check_cap(
+    methodology: Methodology, days: dict[tuple[str, str], dict[str, Any]], event: Event
+) -> None:
+    behaviour = methodology.behaviour(event.behaviour)
+    used = days[(event.person, event.local_day)]["units"].get(event.behaviour, Decimal(0))
+    if used + event.quantity > behaviour.daily_cap_units:
+        raise qerrors.DailyCapError(
+            f"{event.behaviour}: {used} + {event.quantity} {event.unit} passes the daily cap of "
+            f"{behaviour.daily_cap_units}",
+            f"{event.behaviour}：当日已计 {used}，再加 {event.quantity} "
+            f"超过每日上限 {behaviour.daily_cap_units}",
+        )
+
+
+def _count_units(days: dict[tuple[str, str], dict[str, Any]], event: Event) -> None:
+    units = days[(event.person, event.local_day)]["units"]
+    units[event.behaviour] = units.get(event.behaviour, Decimal(0)) + event.quantity
+
+
+def _recent_events(
+    conn: sa.Connection, events: list[Event], window_minutes: int
+) -> dict[tuple[str, str], list[tuple[int, str]]]:
+    """Credited events near the chunk's events in time, per (person, behaviour)."""
+    found: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    if window_minutes <= 0 or not events:
+        return found
+    window = int(timedelta(minutes=window_minutes).total_seconds() * 1_000_000)
+    low = min(e.occurred_at for e in events) - window
+    high = max(e.occurred_at for e in events) + window
+    persons = sorted({e.person for e in events})
+    for start in range(0, len(persons), 500):
+        rows = conn.execute(
+            sa.select(
+                personal_events.c.person,
+                personal_events.c.behaviour,
+                personal_events.c.occurred_at,
+                personal_events.c.platform,
+            ).where(
+                personal_events.c.person.in_(persons[start : start + 500]),
+                personal_events.c.occurred_at.between(low, high),
+                personal_events.c.status == CREDITED,
+            )
+        )
+        for r in rows:
+            found[(r.person, r.behaviour)].append((r.occurred_at, r.platform))
+    return found
+
+
+def _is_cross_platform_duplicate(
+    event: Event, neighbours: dict[tuple[str, str], list[tuple[int, str]]], methodology: Methodology
+) -> bool:
+    """The same person and behaviour reported by another platform within the window."""
+    window = methodology.cross_platform_window_minutes * 60_000_000
+    if window <= 0:
+        return False
+    return any(
+        platform != event.platform and abs(at - event.occurred_at) <= window
+        for at, platform in neighbours.get((event.person, event.behaviour), [])
+    )
