@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from carbonbook.cli.main import app
+from carbonbook.db.migrate import head_revision
 
 runner = CliRunner()
 
@@ -21,7 +22,7 @@ def test_db_upgrade_creates_and_migrates_an_embedded_database(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'cb.db'}"
     result = invoke("db", "upgrade", "--database", url, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["revision"] == "0001"
+    assert json.loads(result.stdout)["revision"] == head_revision()
 
 
 def test_demo_seeds_once_and_verifies(tmp_path: Path):
