@@ -270,41 +270,12 @@ class Ledger:
         for offset, (debit, credit, amount, asset, kind, _i, pid, reason, key, meta) in enumerate(
             plan.rows
         ):
-            tid = first_id + offset
-            rows.append(
-                (
-                    tid,
-                    batch_id,
-                    issuer,
-                    key,
-                    debit,
-                    credit,
-                    asset,
-                    amount,
-                    kind,
-                    pid,
-                    reason,
-                    meta,
-                    at,
-                )
-            )
-            digests += row_digest(
-                row_bytes(
-                    tid,
-                    batch_id,
-                    issuer,
-                    key,
-                    debit,
-                    credit,
-                    asset,
-                    amount,
-                    kind,
-                    pid,
-                    reason,
-                    meta,
-                    at,
-                )
-            )
+            row: TransferRow = (
+                first_id + offset, batch_id, issuer, key, debit, credit, asset, amount, kind,
+                pid, reason, meta, at,
+            )  # fmt: skip
+            rows.append(row)
+            digests += row_digest(row_bytes(*row))
         self._insert_transfers(conn, store, batch, rows)
         store.update_accounts(plan.accounts.values())
         if plan.new_pending:

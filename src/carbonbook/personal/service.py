@@ -263,17 +263,7 @@ class Personal:
                 except json.JSONDecodeError as exc:
                     report.reject(line_no, None, "BAD_EVENT", f"not JSON ({exc.msg})")
                     continue
-                event, refusal = parse_event(raw, line_no, zone)
-                identity = _identity(raw)
-                if identity is not None and identity in seen:
-                    report.duplicates += 1
-                    report.results.append({"event_id": identity[1], "status": "duplicate"})
-                    continue
-                if identity is not None:
-                    seen.add(identity)
-                if refusal is not None:
-                    report.reject(line_no, *refusal)
-                    continue
+                event = _screen(raw, line_no, zone, seen, report)
                 if event is not None:
                     events.append(event)
             self._ingest_chunk(events, methodology, report, register=True, platform=None)
@@ -292,17 +282,7 @@ class Personal:
         events = []
         self.ledger.ensure_assets()
         for i, raw in enumerate(raws, start=1):
-            event, refusal = parse_event(raw, i, zone)
-            identity = _identity(raw)
-            if identity is not None and identity in seen:
-                report.duplicates += 1
-                report.results.append({"event_id": identity[1], "status": "duplicate"})
-                continue
-            if identity is not None:
-                seen.add(identity)
-            if refusal is not None:
-                report.reject(i, *refusal)
-                continue
+            event = _screen(raw, i, zone, seen, report)
             if event is not None:
                 events.append(event)
         for start in range(0, len(events), CHUNK):
@@ -517,6 +497,25 @@ class Personal:
             entry.update(under.get(name, {"grams": "0.00"}))
             people_doc[name] = entry
         return {"to": target, "people": people_doc, "reconciled_under": {target: under}}
+
+
+def _screen(
+    raw: Any, line: int, zone: ZoneInfo, seen: set[tuple[str, str]], report: IngestReport
+) -> Event | None:
+    """Parse one event; a repeat of an identity seen earlier in the batch is a duplicate, a
+    bad event is refused with its code. Returns the event to go on with, if any."""
+    event, refusal = parse_event(raw, line, zone)
+    identity = _identity(raw)
+    if identity is not None and identity in seen:
+        report.duplicates += 1
+        report.results.append({"event_id": identity[1], "status": "duplicate"})
+        return None
+    if identity is not None:
+        seen.add(identity)
+    if refusal is not None:
+        report.reject(line, *refusal)
+        return None
+    return event
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
