@@ -69,7 +69,7 @@ def run(args: Any) -> str:
                 "balance updates, holds, the journal row and its hash chain; `raw` = the same rows "
                 "into the same table and indexes by executemany/COPY, no checks, no balance "
                 "updates; `naive` = one transaction per transfer reading and updating both "
-                "balances (a sample of n)."
+                "balances, on a sample of n right after the raw insert, on the same full tables."
             ),
             "",
             (
