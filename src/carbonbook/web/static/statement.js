@@ -1,20 +1,44 @@
-// Balance over the statement, drawn with the vendored ECharts (no CDN).
+// Balance over the statement, drawn with the vendored ECharts (no CDN). The data sits in the
+// swapped #lines fragment, so a filter or "show more" through htmx redraws the chart too.
 (function () {
+  "use strict";
+  var chart = null;
+
+  function points() {
+    var data = document.getElementById("chart-data");
+    return JSON.parse((data && data.textContent) || "[]");
+  }
+
   function draw() {
     var el = document.getElementById("chart");
-    var data = JSON.parse(document.getElementById("chart-data").textContent || "[]");
     if (!el || !window.echarts) { return; }
-    var chart = window.echarts.init(el, null, { renderer: "canvas" });
+    var data = points();
+    if (!chart) {
+      chart = window.echarts.init(el, null, { renderer: "canvas" });
+      window.addEventListener("resize", function () { chart.resize(); });
+    }
     chart.setOption({
       animation: false,
-      grid: { left: 56, right: 16, top: 16, bottom: 32 },
+      grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis" },
-      xAxis: { type: "category", data: data.map(function (p) { return p[0]; }) },
+      xAxis: { type: "category", boundaryGap: false, data: data.map(function (p) { return p[0]; }),
+               axisLabel: { hideOverlap: true } },
       yAxis: { type: "value", scale: true },
-      series: [{ type: "line", step: "end", showSymbol: false, data: data.map(function (p) { return Number(p[1]); }) }]
-    });
+      series: [{
+        type: "line", step: "end", showSymbol: data.length < 30, areaStyle: { opacity: 0.08 },
+        color: "#1f7a55", data: data.map(function (p) { return Number(p[1]); })
+      }]
+    }, { notMerge: true });
+    el.dataset.points = String(data.length);
     el.dataset.rendered = "true";
-    window.addEventListener("resize", function () { chart.resize(); });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target && event.target.id === "lines") { draw(); }
+  });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
 })();
