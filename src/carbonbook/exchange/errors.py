@@ -6,7 +6,20 @@ from carbonbook.errors import DomainError
 
 
 class MalformedEventError(DomainError):
-    """A market event that cannot be read: bad JSON, a missing or mistyped field."""
+    """A market event that cannot be read: bad JSON, an unknown event type, a missing or
+    mistyped field, or an event out of place (an order before the market is defined).
+
+    `line` is the 1-based line of the file and `field` the offending field, when there is one.
+    A malformed file is refused whole: a replay with a hole in it would not be deterministic.
+    """
 
     code = "MALFORMED_EVENT"
     http_status = 422
+
+    def __init__(self, line: int, field: str | None, message: str, message_zh: str) -> None:
+        where = f"line {line}" + (f", field '{field}'" if field else "")
+        where_zh = f"第 {line} 行" + (f"，字段 '{field}'" if field else "")
+        super().__init__(f"{where}: {message}", f"{where_zh}：{message_zh}")
+        self.line = line
+        self.field = field
+        self.details = {"line": line, "field": field}
