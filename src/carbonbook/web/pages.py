@@ -254,11 +254,11 @@ def login(
     try:
         user = ctx.identity.authenticate(username, password)
     except DomainError as exc:
+        # 200, not 401: a 401 must name an HTTP authentication scheme, and this is a form
         return render(
             request,
             "login.html",
             user=None,
-            status=401,
             notice=Notice(exc.code, exc.message, exc.message_zh),
             username=username,
             next=back,
@@ -439,7 +439,7 @@ def _statement(ctx: Context, account: Account, period: Period, lang: str) -> dic
     ]
     opening = translations(lang).gettext(N_("Opening balance"))
     chart = [[opening, display_amount(account.asset, statement.opening_balance)]] + [
-        [local_time(line.created_at), display_amount(account.asset, line.balance_after)]
+        [local_time(line.created_at)[5:], display_amount(account.asset, line.balance_after)]
         for line in lines
     ]
     return {

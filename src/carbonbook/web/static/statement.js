@@ -19,7 +19,7 @@
     }
     chart.setOption({
       animation: false,
-      grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 36, top: 16, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", boundaryGap: false, data: data.map(function (p) { return p[0]; }),
                axisLabel: { hideOverlap: true } },
