@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,13 @@ from carbonbook.cli.common import DatabaseOption, JsonOption, console, out, prin
 from carbonbook.db.engine import make_engine, resolve_url
 from carbonbook.db.migrate import upgrade
 from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.rewards import (
+    SHANGHAI,
+    BadRewardError,
+    Rewards,
+    parse_catalogue,
+    parse_expiry_rule,
+)
 from carbonbook.personal.service import Personal
 
 app = typer.Typer(help="Personal carbon accounts (个人碳账本).", no_args_is_help=True)
@@ -109,3 +117,63 @@ def reconcile(
         recorded = ", ".join(f"{g} g ({ref})" for ref, g in entry["recorded"].items())
         table.add_row(name, recorded, f"{entry['grams']} g", ", ".join(entry.get("uncovered", [])))
     out.print(table)
+
+
+@app.command("rewards-load")
+def rewards_load(
+    file: Annotated[Path, typer.Argument(help="A TOML catalogue of [[reward]] items.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add rewards to the catalogue or change their terms and stock (积分商城)."""
+
+    items = run(lambda: parse_catalogue(file.read_text(encoding="utf-8"), file.name))
+    service = run(lambda: Rewards(_service(database).engine))
+    run(lambda: service.put(items, actor="cli"))
+    if as_json:
+        print_json([item.to_document() for item in items])
+        return
+    table = Table("reward", "points", "stock", "valid")
+    for item in items:
+        table.add_row(
+            item.id, str(item.points), str(item.stock), f"{item.valid_from} - {item.valid_until}"
+        )
+    out.print(table)
+
+
+@app.command("expire-points")
+def expire_points(
+    kind: Annotated[
+        str, typer.Option(help="calendar_years: earned in year Y lapse after Y + COUNT; days.")
+    ] = "calendar_years",
+    count: Annotated[int, typer.Option(min=0)] = 1,
+    today: Annotated[
+        str | None, typer.Option(help="The Asia/Shanghai day to run as (YYYY-MM-DD).")
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lapse points earned before the rule's cut-off, oldest first (积分过期); safe to re-run."""
+    rule = run(lambda: parse_expiry_rule({"kind": kind, "count": count}))
+    day = run(lambda: _day(today))
+    service = run(lambda: Rewards(_service(database).engine))
+    result = run(lambda: service.expire_points(rule, day))
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"cut-off {result['cutoff']}: {result['points_expired']} points lapsed "
+        f"for {result['people']} people",
+        highlight=False,
+    )
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return datetime.now(SHANGHAI).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRewardError(
+            f"--today must be YYYY-MM-DD, not {text!r}", f"--today 须为 YYYY-MM-DD，而不是 {text!r}"
+        ) from None

@@ -241,3 +241,36 @@ personal_days = sa.Table(
     sa.Column("points", Amount, nullable=False),
     sa.Column("units", sa.Text, nullable=False),  # JSON: behaviour -> units so far (daily caps)
 )
+
+# Rewards (积分兑换): the catalogue and each redemption with its voucher.
+rewards = sa.Table(
+    "rewards",
+    metadata,
+    sa.Column("id", sa.String(60), primary_key=True),
+    sa.Column("title_zh", sa.String(200), nullable=False),
+    sa.Column("title_en", sa.String(200), nullable=False),
+    sa.Column("sponsor", sa.String(120), nullable=False),  # the partner that honours vouchers
+    sa.Column("points", Amount, nullable=False),
+    sa.Column("stock", Amount, nullable=False),
+    sa.Column("valid_from", sa.String(10), nullable=False),  # Asia/Shanghai days, inclusive
+    sa.Column("valid_until", sa.String(10), nullable=False),
+    sa.Column("voucher_days", sa.Integer, nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
+)
+
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("reward", sa.String(60), nullable=False),
+    sa.Column("points", Amount, nullable=False),
+    sa.Column("voucher", sa.String(20), nullable=False, unique=True),
+    sa.Column("key", sa.String(100), nullable=False),  # the client's idempotency key
+    sa.Column("redeemed_at", Micros, nullable=False),
+    sa.Column("expires_at", Micros, nullable=False),
+    sa.Column("used_at", Micros, nullable=True),
+    sa.Column("batch_id", sa.BigInteger, nullable=False),  # the ledger batch that paid for it
+    sa.UniqueConstraint("person", "key"),
+)

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "identity.manage"
     SUBMIT_EVENTS = "personal.submit_events"
     READ_AUDIT = "audit.read"
+    MANAGE_REWARDS = "personal.manage_rewards"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
