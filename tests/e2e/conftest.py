@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from carbonbook.db.engine import make_engine
@@ -66,6 +67,7 @@ class LiveSite:
     username: str
     password: str
     ids: dict[str, int]
+    engine: sa.Engine
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def live_site(sqlite_url: str) -> Iterator[LiveSite]:
             pytest.fail("the web server did not start in 30 s")
         time.sleep(0.05)
     try:
-        yield LiveSite(f"http://127.0.0.1:{port}", "chen", PASSWORD, {"chen": chen.id})
+        yield LiveSite(f"http://127.0.0.1:{port}", "chen", PASSWORD, {"chen": chen.id}, engine)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

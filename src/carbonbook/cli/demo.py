@@ -1,17 +1,20 @@
 """Demo data: the people, firms and flows of the source article, on one ledger.
 
-Two people earn grams and points from a month of green acts under Beijing's 绿色生活季
-figures (shared bike 250 g/km, no cutlery 45.72 g, e-waybill 5 g); a steel works and a bus
-group receive 2024 allowances; a fund deposits cash; the bus group sells surplus allowances
-to the steel works against payment in one batch (delivery versus payment). Seeding is
-idempotent: a second run finds the data and changes nothing.
+Two people link three partner platforms, whose month of green acts arrives as a partner batch
+quantified under Beijing's 绿色生活季 figures (shared bike 250 g/km, no cutlery 45.72 g,
+e-waybill 5 g) and earns grams and points; a shelf of rewards waits for the points; a steel
+works and a bus group receive 2024 allowances; a fund deposits cash; the bus group sells
+surplus allowances to the steel works against payment in one batch (delivery versus
+payment). Seeding is idempotent: a second run finds the data and changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -20,6 +23,9 @@ from carbonbook.identity.service import Identity
 from carbonbook.ledger import AccountFlags, Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import CORE_ASSETS
+from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.rewards import Rewards, parse_catalogue
+from carbonbook.personal.service import Personal
 
 DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never used elsewhere
 
@@ -40,12 +46,14 @@ USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("verifier", Role.VERIFIER, "第三方核查机构", "verifier:demo"),
 )
 
-# (behaviour, grams per unit in mg, unit quantity range) from bj-green-life@2023.
+# (behaviour, partner, unit, events a day, quantity per event): bj-green-life@2023 counts
+# an order or a parcel one at a time, a ride in km.
 ACTS = (
-    ("shared_bike", 250_000, (1, 6)),  # km
-    ("no_cutlery", 45_720, (1, 2)),  # order
-    ("e_waybill", 5_000, (1, 3)),  # parcel
+    ("shared_bike", "bike-a", "km", (1, 2), (1, 6)),
+    ("no_cutlery", "delivery-b", "order", (1, 2), (1, 1)),
+    ("e_waybill", "logistics-c", "parcel", (1, 3), (1, 1)),
 )
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def seed(engine: sa.Engine) -> dict[str, Any]:
@@ -58,13 +66,15 @@ def seed(engine: sa.Engine) -> dict[str, Any]:
     with engine.connect() as conn:
         counts = {
             name: int(conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one())
-            for name in ("users", "accounts", "journal")
+            for name in ("users", "accounts", "journal", "personal_events", "rewards")
         }
     return {
         "already_seeded": already,
         "users": counts["users"],
         "accounts": counts["accounts"],
         "batches": counts["journal"],
+        "partner_events": counts["personal_events"],
+        "rewards": counts["rewards"],
         "logins": [u[0] for u in USERS],
     }
 
@@ -80,14 +90,11 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
     ):
         identity.register_partner(code, name)
 
-    scheme_mg = ledger.open_account(
-        "scheme:bj-green-life", "CO2E_MG", "issuer", AccountFlags.ISSUER
-    )
-    scheme_pt = ledger.open_account("scheme:bj-green-life", "POINT", "issuer", AccountFlags.ISSUER)
     bank = ledger.open_account("bank:settlement", "CNY", "issuer", AccountFlags.ISSUER)
     registry = ledger.open_account("registry:national", "CEA-2024", "issuer", AccountFlags.ISSUER)
 
-    _personal_month(ledger, scheme_mg.id, scheme_pt.id)
+    _personal_month(ledger.engine)
+    Rewards(ledger.engine).put(parse_catalogue(REWARDS, "demo rewards"), actor="demo")
 
     steel_cea = ledger.open_account("entity:demo-steel", "CEA-2024")
     bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
@@ -139,34 +146,70 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
     )
 
 
-def _personal_month(ledger: Ledger, scheme_mg: int, scheme_pt: int) -> None:
+def _personal_month(engine: sa.Engine) -> None:
+    """Thirty days of partner events up to yesterday, ingested as a partner batch would be."""
     rng = random.Random(2023)  # noqa: S311 - reproducible demo data, not a secret
-    start = datetime(2025, 10, 1, tzinfo=UTC)
+    today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    lines = []
     for person in ("chen", "xu"):
-        mg = ledger.open_account(f"person:{person}", "CO2E_MG")
-        points = ledger.open_account(f"person:{person}", "POINT")
-        for day in range(30):
-            moves = []
-            day_mg = 0
-            for behaviour, mg_per_unit, (low, high) in ACTS:
-                if rng.random() < 0.6:
-                    amount = mg_per_unit * rng.randint(low, high)
-                    day_mg += amount
-                    moves.append(
-                        T.move(
-                            scheme_mg,
-                            mg.id,
-                            "CO2E_MG",
-                            amount,
-                            behaviour,
-                            key=f"demo-{person}-{day}-{behaviour}",
+        for day in range(30, 0, -1):
+            for behaviour, platform, unit, (least, most), (low, high) in ACTS:
+                if rng.random() >= 0.6:
+                    continue
+                for n in range(rng.randint(least, most)):
+                    at = today - timedelta(days=day, hours=-rng.randint(7, 21), minutes=n)
+                    lines.append(
+                        json.dumps(
+                            {
+                                "platform": platform,
+                                "event_id": f"demo-{person}-{day}-{behaviour}-{n}",
+                                "person": person,
+                                "behaviour": behaviour,
+                                "quantity": str(rng.randint(low, high)),
+                                "unit": unit,
+                                "occurred_at": at.isoformat(),
+                            }
                         )
                     )
-            if not moves:
-                continue
-            # 1 point per 100 g of the day's total, rounded half-up (bj-green-life@2023).
-            day_points = (day_mg + 50_000) // 100_000
-            if day_points:
-                moves.append(T.move(scheme_pt, points.id, "POINT", day_points, "daily_points"))
-            date = (start + timedelta(days=day)).date().isoformat()
-            ledger.post(Batch("personal", f"demo-{person}-{date}", moves))
+    personal = Personal(engine)
+    for person in ("chen", "xu"):
+        for platform in ("bike-a", "delivery-b", "logistics-c"):
+            personal.link_platform(person, platform)
+    personal.ingest_lines(lines, get_methodology("bj-green-life@2023"))
+
+
+# The demo's shelf (积分商城): what a city scheme's partners typically offer for points.
+REWARDS = """
+[[reward]]
+id = "bike-month-card"
+title_zh = "共享单车月卡"
+title_en = "Shared-bike monthly card"
+sponsor = "bike-a"
+points = 60
+stock = 50
+valid_from = 2025-01-01
+valid_until = 2030-12-31
+voucher_days = 30
+
+[[reward]]
+id = "transit-credit"
+title_zh = "公交地铁乘车券 5 元"
+title_en = "Transit credit, 5 yuan"
+sponsor = "metro"
+points = 40
+stock = 200
+valid_from = 2025-01-01
+valid_until = 2030-12-31
+voucher_days = 14
+
+[[reward]]
+id = "school-meal"
+title_zh = "为山区学生捐一份午餐"
+title_en = "Donate a school meal"
+sponsor = "charity"
+points = 20
+stock = 1000
+valid_from = 2025-01-01
+valid_until = 2030-12-31
+voucher_days = 1
+"""
