@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,10 +11,30 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from carbonbook.cli.common import DatabaseOption, JsonOption, console, out, print_json, run
+from carbonbook.cli.common import (
+    EXIT_IO,
+    DatabaseOption,
+    JsonOption,
+    console,
+    fail,
+    out,
+    print_json,
+    run,
+)
 from carbonbook.db.engine import make_engine, resolve_url
 from carbonbook.db.migrate import upgrade
 from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.interchange import (
+    ExportError,
+    export_person,
+    generate_key,
+    import_export,
+    key_id,
+    load_private_key,
+    load_public_key,
+    private_pem,
+    public_pem,
+)
 from carbonbook.personal.rewards import (
     SHANGHAI,
     BadRewardError,
@@ -177,3 +198,82 @@ def _day(text: str | None) -> date:
         raise BadRewardError(
             f"--today must be YYYY-MM-DD, not {text!r}", f"--today 须为 YYYY-MM-DD，而不是 {text!r}"
         ) from None
+
+
+@app.command("keygen")
+def keygen(
+    private: Annotated[Path, typer.Argument(help="Where to write the Ed25519 private key (PEM).")],
+) -> None:
+    """Make an Ed25519 signing key for exports; the public key goes beside it as *.pub.pem."""
+    if private.exists():
+        raise fail(f"EXISTS: {private} is already there; refusing to overwrite a key", EXIT_IO)
+    key = generate_key()
+    public = private.with_suffix(".pub.pem")
+    private.write_bytes(private_pem(key))
+    private.chmod(0o600)
+    public.write_bytes(public_pem(key.public_key()))
+    out.print(f"key {key_id(key.public_key())}: {private} (keep secret), {public} (share)")
+
+
+@app.command("export")
+def export(
+    person: Annotated[str, typer.Argument(help="The person's handle.")],
+    key: Annotated[Path, typer.Option("--key", help="The issuer's Ed25519 private key (PEM).")],
+    issuer: Annotated[str, typer.Option(help="This platform's name in the export.")] = (
+        "carbonbook"
+    ),
+    output: Annotated[Path | None, typer.Option("--out", help="File to write; else stdout.")] = (
+        None
+    ),
+    database: DatabaseOption = None,
+) -> None:
+    """Export a person's records as signed JSON (docs/schemas/personal-export.schema.json)."""
+    signer = run(lambda: load_private_key(key.read_bytes()))
+    service = run(lambda: _service(database))
+    document = run(lambda: export_person(service.engine, person, issuer, signer))
+    if output is None:
+        print_json(document)
+        return
+    output.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out.print(f"{len(document['records'])} records of {person} -> {output}", highlight=False)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A signed export from another platform.")],
+    trust: Annotated[
+        list[Path], typer.Option("--trust", help="A public key (PEM) trusted to sign exports.")
+    ],
+    as_person: Annotated[
+        str | None, typer.Option("--as", help="The person's handle here, if it differs.")
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import another platform's signed export: signature check, duplicates detected, grams
+    recomputed under each record's methodology."""
+    keys = run(lambda: [load_public_key(p.read_bytes()) for p in trust])
+    document = run(lambda: _read_json(file))
+    service = run(lambda: _service(database))
+    result = run(lambda: import_export(service.engine, document, keys, as_person=as_person))
+    if as_json:
+        print_json(result)
+        return
+    for ref, report in result["by_methodology"].items():
+        out.print(
+            f"{ref}: {report['accepted']} accepted, {report['duplicates']} duplicates, "
+            f"{report['cross_platform_duplicates']} cross-platform duplicates, "
+            f"{len(report['rejected'])} rejected",
+            highlight=False,
+        )
+    for refused in result["refused"]:
+        out.print(
+            f"record {refused['record']}: {refused['code']}: {refused['message']}", highlight=False
+        )
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{file.name} is not JSON: {exc.msg}", f"{file.name} 不是 JSON") from None
