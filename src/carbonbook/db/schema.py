@@ -274,3 +274,20 @@ redemptions = sa.Table(
     sa.Column("batch_id", sa.BigInteger, nullable=False),  # the ledger batch that paid for it
     sa.UniqueConstraint("person", "key"),
 )
+
+# Household electricity (家庭节约用电): one daily register reading per meter from a utility;
+# the day's use, the baseline it was compared with and the kWh saved are kept beside it.
+meter_readings = sa.Table(
+    "meter_readings",
+    metadata,
+    sa.Column("platform", sa.String(60), primary_key=True),  # the utility partner
+    sa.Column("meter_id", sa.String(120), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),  # the Asia/Shanghai day the reading closes
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("reading_wh", Amount, nullable=False),  # the register, in Wh
+    sa.Column("used_wh", Amount, nullable=True),  # reading - the previous day's; None: no previous
+    sa.Column("baseline_wh", Amount, nullable=True),
+    sa.Column("saved_wh", Amount, nullable=True),
+    sa.Column("methodology", sa.String(80), nullable=True),  # ID@VERSION of the evaluation
+    sa.Column("received_at", Micros, nullable=False),
+)

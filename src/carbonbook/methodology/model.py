@@ -23,7 +23,7 @@ from carbonbook.methodology import errors
 from carbonbook.numbers import mg_to_grams_text, to_units_half_up
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 MG_PER_G = Decimal(1000)
 ONE_MG = Decimal("0.001")
@@ -84,6 +84,25 @@ class HouseholdBaselineRule:
     trailing_days: int
     source: str
     kind: str = "city_average_or_own_trailing_average"
+    city_kwh_per_day: Decimal | None = None  # None: the scheme's figure is not cited yet
+    city_source: str = ""
+
+    def baseline_kwh(self, trailing: Sequence[Decimal]) -> Decimal | None:
+        """The kWh a day's use is compared with, given the household's earlier daily uses.
+
+        The city's figure, unless the household has `trailing_days` days of history whose mean
+        is above it: then that mean (a heavy user earns only by cutting its own use). Fewer days
+        of history fall back to the city's figure, the conservative choice for heavy users.
+        None when the methodology carries no city figure (the day cannot be quantified).
+        """
+        if self.city_kwh_per_day is None:
+            return None
+        if len(trailing) >= self.trailing_days:
+            recent = trailing[-self.trailing_days :]
+            own = sum(recent, Decimal(0)) / Decimal(self.trailing_days)
+            if own > self.city_kwh_per_day:
+                return own
+        return self.city_kwh_per_day
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,9 @@ _LIMIT_KEYS = frozenset(
 _POINTS_KEYS = frozenset({"grams_per_point", "rounding", "period", "source"})
 _DUPLICATE_KEYS = frozenset({"rule", "window_minutes", "keep", "source"})
 _EVIDENCE_KEYS = frozenset({"weight", "source"})
-_BASELINE_RULE_KEYS = frozenset({"kind", "trailing_days", "source"})
+_BASELINE_RULE_KEYS = frozenset(
+    {"kind", "trailing_days", "source", "city_kwh_per_day", "city_kwh_source"}
+)
 _DUPLICATE_RULE = "same_person_behaviour_other_platform_overlapping_window"
 _NOT_PUBLISHED = "not published"
 
@@ -242,8 +244,13 @@ def _baseline_rule(r: _Reader, table: Any, at: str) -> HouseholdBaselineRule | N
     kind = r.text(table, "kind", at)
     if kind and kind != "city_average_or_own_trailing_average":
         r.problem(at, f"unknown baseline rule kind {kind!r}")
+    city = r.decimal(table, "city_kwh_per_day", at, required=False)
     return HouseholdBaselineRule(
-        trailing_days=r.integer(table, "trailing_days", at), source=r.source(table, at), kind=kind
+        trailing_days=r.integer(table, "trailing_days", at),
+        source=r.source(table, at),
+        kind=kind,
+        city_kwh_per_day=city,
+        city_source=r.source(table, at, "city_kwh_source") if city is not None else "",
     )
 
 

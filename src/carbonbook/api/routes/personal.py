@@ -13,11 +13,13 @@ from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
 from carbonbook.api.errors import ApiError
 from carbonbook.identity.model import Role
 from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.electricity import Meters
 from carbonbook.personal.service import Personal
 
 router = APIRouter(tags=["personal"])
 MAX_EVENTS = 10_000
 DEFAULT_METHODOLOGY = "bj-green-life@2023"
+DEFAULT_METER_METHODOLOGY = "sz-household-electricity@2022"
 
 
 class EventResult(BaseModel):
@@ -99,3 +101,50 @@ def link_platform(body: LinkIn, user: CurrentUser, ctx: Ctx) -> None:
 @router.delete("/me/links/{platform}", status_code=204, summary="Revoke a platform link")
 def unlink_platform(platform: str, user: CurrentUser, ctx: Ctx) -> None:
     Personal(ctx.engine).unlink_platform(user.username, platform)
+
+
+class MeterReadingsOut(BaseModel):
+    methodology: str
+    stored: int
+    duplicates: int
+    rejected: list[dict[str, Any]]
+    days: list[dict[str, Any]]
+    people: dict[str, dict[str, Any]]
+
+
+@router.post(
+    "/partner/meter-readings",
+    response_model=MeterReadingsOut,
+    summary="A utility's signed batch of daily meter readings (家庭节约用电)",
+)
+async def meter_readings(
+    request: Request,
+    partner: SignedPartner,
+    ctx: Ctx,
+    methodology: Annotated[str, Query(max_length=80)] = DEFAULT_METER_METHODOLOGY,
+) -> MeterReadingsOut:
+    document = _json_body(await request.body())
+    readings = document.get("readings") if isinstance(document, dict) else None
+    if not isinstance(readings, list):
+        raise ApiError(
+            422,
+            "BAD_READING",
+            'the body must be {"readings": [...]}',
+            '请求体须为 {"readings": [...]}',
+        )
+    if len(readings) > MAX_EVENTS:
+        raise ApiError(
+            413,
+            "TOO_MANY_READINGS",
+            f"at most {MAX_EVENTS} readings a request",
+            f"每次请求最多 {MAX_EVENTS} 条读数",
+        )
+    report = Meters(ctx.engine).ingest(readings, get_methodology(methodology), partner.code)
+    return MeterReadingsOut(**report.to_document())
+
+
+def _json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None
