@@ -291,3 +291,25 @@ meter_readings = sa.Table(
     sa.Column("methodology", sa.String(80), nullable=True),  # ID@VERSION of the evaluation
     sa.Column("received_at", Micros, nullable=False),
 )
+
+# Photo check-ins (拍照打卡, 光盘打卡): the photo, its perceptual hash, and the review.
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("behaviour", sa.String(60), nullable=False),
+    sa.Column("methodology", sa.String(80), nullable=False),
+    sa.Column("phash", sa.String(16), nullable=False),  # 64-bit perceptual hash, hex
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("media_type", sa.String(20), nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("photo", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),  # 0 pending, 1 approved, 2 rejected
+    sa.Column("submitted_at", Micros, nullable=False),
+    sa.Column("reviewer", sa.String(120), nullable=True),
+    sa.Column("reviewed_at", Micros, nullable=True),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Index(None, "status", "id"),
+)

@@ -23,13 +23,14 @@ class Permission(StrEnum):
     SUBMIT_EVENTS = "personal.submit_events"
     READ_AUDIT = "audit.read"
     MANAGE_REWARDS = "personal.manage_rewards"
+    REVIEW_CHECKINS = "personal.review_checkins"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.PERSON: frozenset({Permission.READ_OWN_ACCOUNTS}),
     Role.PARTNER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.SUBMIT_EVENTS}),
     Role.ENTERPRISE: frozenset({Permission.READ_OWN_ACCOUNTS}),
-    Role.VERIFIER: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.VERIFIER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.REVIEW_CHECKINS}),
     Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS}),
     Role.REGULATOR: frozenset(Permission),
 }

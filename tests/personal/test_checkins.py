@@ -1,0 +1,115 @@
+"""Photo check-ins: a photo is checked and fingerprinted before it is stored, near copies are
+refused across everyone, and a reviewer's approval credits the act once as screenshot evidence."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image, ImageDraw
+
+from carbonbook.db.schema import checkins
+from carbonbook.ledger import Ledger
+from carbonbook.methodology.registry import get
+from carbonbook.personal.checkins import (
+    MAX_BYTES,
+    AlreadyReviewedError,
+    Checkins,
+    DecompressionBombError,
+    DuplicatePhotoError,
+    NotACheckinBehaviourError,
+    PhotoError,
+    PhotoTooLargeError,
+)
+
+ALI = get("ali-88@2023")
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480), fmt: str = "JPEG") -> bytes:
+    """A distinct picture per seed: random shapes on a random background."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        box = (x, y, x + rng.randrange(40, 300), y + rng.randrange(40, 300))
+        draw.rectangle(box, fill=tuple(rng.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+def stored(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(checkins)).scalar_one()
+
+
+def grams(engine: sa.Engine, person: str) -> int:
+    account = Ledger(engine).find_account(f"person:{person}", "CO2E_MG")
+    return 0 if account is None else Ledger(engine).balance(account.id).balance
+
+
+def test_an_approved_check_in_is_credited_once_as_screenshot_evidence(engine):
+    service = Checkins(engine)
+    checkin = service.submit("chen", "metro_checkin", photo(1), ALI)
+    assert [c.id for c in service.queue()] == [checkin.id]
+    report = service.approve(checkin.id, "reviewer-1", ALI)
+    assert report["accepted"] == 1
+    assert grams(engine, "chen") == 200_000  # 200 g a trip, screenshot weight 1
+    assert service.queue() == []
+    again = service.approve(checkin.id, "reviewer-2", ALI)  # finishing an interrupted approval
+    assert again["duplicates"] == 1
+    assert grams(engine, "chen") == 200_000
+
+
+def test_a_rejected_check_in_earns_nothing_and_keeps_its_reason(engine):
+    service = Checkins(engine)
+    checkin = service.submit("chen", "lights_off", photo(2), ALI)
+    rejected = service.reject(checkin.id, "reviewer-1", "the lights are on")
+    assert (rejected.status, rejected.reason) == ("rejected", "the lights are on")
+    with pytest.raises(AlreadyReviewedError):
+        service.approve(checkin.id, "reviewer-2", ALI)
+    assert grams(engine, "chen") == 0
+
+
+def test_a_resized_or_re_encoded_copy_is_a_duplicate_even_from_someone_else(engine):
+    service = Checkins(engine)
+    original = photo(3)
+    service.submit("chen", "metro_checkin", original, ALI)
+    smaller = io.BytesIO()
+    Image.open(io.BytesIO(original)).resize((320, 240)).save(smaller, "PNG")
+    with pytest.raises(DuplicatePhotoError):
+        service.submit("xu", "metro_checkin", smaller.getvalue(), ALI)
+    service.submit("xu", "metro_checkin", photo(4), ALI)  # a different photo is fine
+    assert stored(engine) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"%PDF-1.4 not a photo", PhotoError),
+        (photo(5)[:2000], PhotoError),  # truncated
+        (photo(6, fmt="GIF"), PhotoError),  # an image, not an accepted format
+        (b"\xff" * (MAX_BYTES + 1), PhotoTooLargeError),
+    ],
+)
+def test_what_is_not_an_acceptable_photo_is_refused_and_nothing_is_stored(engine, data, error):
+    with pytest.raises(error):
+        Checkins(engine).submit("chen", "metro_checkin", data, ALI)
+    assert stored(engine) == 0
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(engine):
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")  # 400 M pixels in a few tens of kB
+    assert len(bomb.getvalue()) < 200_000
+    with pytest.raises(DecompressionBombError):
+        Checkins(engine).submit("chen", "metro_checkin", bomb.getvalue(), ALI)
+    assert stored(engine) == 0
+
+
+def test_a_behaviour_the_methodology_does_not_know_is_refused(engine):
+    with pytest.raises(NotACheckinBehaviourError):
+        Checkins(engine).submit("chen", "teleport", photo(7), ALI)
