@@ -313,3 +313,89 @@ checkins = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Index(None, "status", "id"),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Registry and compliance: 配额与履约
+# ---------------------------------------------------------------------------------------------
+
+# Every registry operation: issue, transfer, surrender (清缴), cancel (注销), freeze. A transfer
+# awaiting its second approver holds the units with a two-phase ledger transfer.
+registry_ops = sa.Table(
+    "registry_ops",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),  # the owner acting; keys are per actor
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("asset", sa.String(40), nullable=True),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("from_owner", sa.String(120), nullable=True),
+    sa.Column("to_owner", sa.String(120), nullable=True),
+    sa.Column("period", sa.String(40), nullable=True),  # surrenders: the compliance period
+    sa.Column("role", sa.String(10), nullable=True),  # surrenders: allowance | offset
+    sa.Column("state", sa.SmallInteger, nullable=False),  # 0 done, 1 awaiting approval, 2 rejected
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),
+    sa.Column("batch_id", sa.BigInteger, nullable=True),
+    sa.Column("requested_by", sa.String(120), nullable=False),
+    sa.Column("decided_by", sa.String(120), nullable=True),
+    sa.Column("meta", sa.Text, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("decided_at", Micros, nullable=True),
+    sa.UniqueConstraint("actor", "key"),
+    sa.Index(None, "period", "from_owner"),
+    sa.Index(None, "state", "id"),
+)
+
+# Serial-number blocks: serials start..end of an asset, held by a ledger account or retired.
+registry_blocks = sa.Table(
+    "registry_blocks",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("asset", sa.String(40), nullable=False),
+    sa.Column("issuance", sa.BigInteger, nullable=False),  # the issuing registry_ops id
+    sa.Column("serial_start", sa.BigInteger, nullable=False),
+    sa.Column("serial_end", sa.BigInteger, nullable=False),
+    sa.Column("holder", sa.BigInteger, nullable=False),  # ledger account id
+    sa.Column("state", sa.SmallInteger, nullable=False),  # 0 held, 1 surrendered, 2 cancelled
+    sa.Column("retired_by", sa.BigInteger, nullable=True),  # the surrender or cancel op
+    sa.UniqueConstraint("asset", "serial_start"),
+    sa.Index(None, "holder", "state", "serial_start"),
+    sa.Index(None, "retired_by"),
+)
+
+# Trusted counterparties (EU Union Registry practice): transfers elsewhere need a second person.
+registry_trusted = sa.Table(
+    "registry_trusted",
+    metadata,
+    sa.Column("owner", sa.String(120), primary_key=True),
+    sa.Column("counterparty", sa.String(120), primary_key=True),
+    sa.Column("added_by", sa.String(120), nullable=False),
+    sa.Column("added_at", Micros, nullable=False),
+)
+
+# Public certificates of voluntary cancellation (自愿注销).
+registry_certificates = sa.Table(
+    "registry_certificates",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # public, unguessable
+    sa.Column("op_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("holder", sa.String(120), nullable=False),
+    sa.Column("beneficiary", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("asset", sa.String(40), nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("serials", sa.Text, nullable=False),  # JSON list of serial ranges
+    sa.Column("created_at", Micros, nullable=False),
+)
+
+# Verified emissions per entity and compliance period: the obligation to surrender.
+compliance_obligations = sa.Table(
+    "compliance_obligations",
+    metadata,
+    sa.Column("period", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(120), primary_key=True),
+    sa.Column("verified_t", Amount, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),  # e.g. report:42, or the regulator's entry
+    sa.Column("set_by", sa.String(120), nullable=False),
+    sa.Column("set_at", Micros, nullable=False),
+)

@@ -24,14 +24,16 @@ class Permission(StrEnum):
     READ_AUDIT = "audit.read"
     MANAGE_REWARDS = "personal.manage_rewards"
     REVIEW_CHECKINS = "personal.review_checkins"
+    HOLD_UNITS = "registry.hold"  # transfer, surrender and cancel one's own units
+    REGULATE_REGISTRY = "registry.regulate"  # issue, freeze, set obligations, see everyone
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.PERSON: frozenset({Permission.READ_OWN_ACCOUNTS}),
     Role.PARTNER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.SUBMIT_EVENTS}),
-    Role.ENTERPRISE: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.ENTERPRISE: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS}),
     Role.VERIFIER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.REVIEW_CHECKINS}),
-    Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS}),
+    Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS}),
     Role.REGULATOR: frozenset(Permission),
 }
 

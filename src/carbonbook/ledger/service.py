@@ -190,6 +190,13 @@ class Ledger:
         ).first()
         return None if row is None else Account(*row)
 
+    @classmethod
+    def find_account_in(
+        cls, conn: sa.Connection, owner: str, asset: str, name: str = "main"
+    ) -> Account | None:
+        """The account (owner, asset, name) inside the caller's transaction, or None."""
+        return cls._find_account(conn, owner, asset, name)
+
     def find_account(self, owner: str, asset: str, name: str = "main") -> Account | None:
         with self.engine.connect() as conn:
             return self._find_account(conn, owner, asset, name)

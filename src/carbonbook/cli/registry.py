@@ -1,0 +1,246 @@
+"""`carbonbook registry ...` and `carbonbook compliance ...`: the registry operator's console.
+
+These act as the registry itself (an operator at the registry's terminal, recorded by
+`--by`); people and firms act through the API with their own roles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from carbonbook.cli.common import DatabaseOption, JsonOption, fail, out, print_json, run
+from carbonbook.db.engine import make_engine, resolve_url
+from carbonbook.db.migrate import upgrade
+from carbonbook.numbers import fen_to_yuan_text, yuan_text_to_fen
+from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.service import Registry
+
+app = typer.Typer(help="The allowance and credit registry (登记簿).", no_args_is_help=True)
+compliance_app = typer.Typer(
+    help="Compliance (履约): obligations and surrender.", no_args_is_help=True
+)
+
+By = Annotated[str, typer.Option("--by", help="The operator, recorded in the audit log.")]
+Key = Annotated[str, typer.Option("--key", help="Idempotency key: a rerun does nothing twice.")]
+Price = Annotated[
+    str | None, typer.Option("--price", help="Market price in yuan per tonne, e.g. 98.00.")
+]
+
+
+def _registry(database: str | None) -> Registry:
+    url = resolve_url(database)
+    upgrade(url)
+    return Registry(make_engine(url))
+
+
+def _price_fen(price: str | None) -> int | None:
+    if price is None:
+        return None
+    try:
+        fen = yuan_text_to_fen(price)
+    except ValueError as exc:
+        raise fail(f"BAD_PRICE: {exc}") from None
+    if fen < 0:
+        raise fail(f"BAD_PRICE: a price cannot be negative: {price}")
+    return fen
+
+
+@app.command("issue")
+def issue(
+    unit_type: Annotated[str, typer.Argument(help="CEA, BEA, SZA, CCER, PCER-BJ, PCER-SZ")],
+    vintage: Annotated[int, typer.Argument(help="Vintage year")],
+    to: Annotated[str, typer.Argument(help="The receiving holder, e.g. ent:steel")],
+    quantity: Annotated[int, typer.Argument(help="Whole tonnes")],
+    key: Key,
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue new units to a holder as one serial block."""
+    registry = run(lambda: _registry(database))
+    op = run(
+        lambda: registry.issue(
+            unit_type=unit_type, vintage=vintage, to_owner=to, quantity=quantity, key=key, by=by
+        )
+    )
+    _show(op.to_document(), as_json)
+
+
+@app.command("transfer")
+def transfer(
+    sender: Annotated[str, typer.Argument(help="The sending holder")],
+    to: Annotated[str, typer.Argument(help="The receiving holder")],
+    asset: Annotated[str, typer.Argument(help="e.g. CEA-2024")],
+    quantity: Annotated[int, typer.Argument(help="Whole tonnes")],
+    key: Key,
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Transfer units; untrusted or large transfers wait for a second approver."""
+    registry = run(lambda: _registry(database))
+    op = run(
+        lambda: registry.transfer(
+            from_owner=sender, to_owner=to, asset=asset, quantity=quantity, key=key, by=by
+        )
+    )
+    _show(op.to_document(), as_json)
+
+
+@app.command("cancel")
+def cancel(
+    holder: Annotated[str, typer.Argument(help="The holder cancelling")],
+    asset: Annotated[str, typer.Argument(help="e.g. CCER-2024")],
+    quantity: Annotated[int, typer.Argument(help="Whole tonnes")],
+    key: Key,
+    beneficiary: Annotated[str, typer.Option("--beneficiary", help="On whose behalf")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, printed on the certificate")],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Voluntarily cancel (注销) units and print the certificate."""
+    registry = run(lambda: _registry(database))
+    cert = run(
+        lambda: registry.cancel(
+            owner=holder,
+            asset=asset,
+            quantity=quantity,
+            beneficiary=beneficiary,
+            reason=reason,
+            key=key,
+            by=by,
+        )
+    )
+    _show(cert.to_document(), as_json)
+
+
+@app.command("holdings")
+def holdings(
+    holder: Annotated[str, typer.Argument(help="e.g. ent:steel")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A holder's units, reservations and serial blocks."""
+    found = run(lambda: _registry(database).holdings(holder))
+    if as_json:
+        print_json(
+            [
+                {
+                    "asset": h.asset,
+                    "balance_t": h.balance,
+                    "held_t": h.held,
+                    "frozen": h.frozen,
+                    "serials": list(h.serials),
+                }
+                for h in found
+            ]
+        )
+        return
+    table = Table(title=holder)
+    for column in ("asset", "t", "reserved", "frozen", "serials"):
+        table.add_column(column)
+    for h in found:
+        table.add_row(
+            h.asset, str(h.balance), str(h.held), "yes" if h.frozen else "", "\n".join(h.serials)
+        )
+    out.print(table)
+
+
+@app.command("verify")
+def verify(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """Prove blocks and ledger agree: every serial in one block, blocks sum to balances."""
+    problems = run(lambda: _registry(database).verify())
+    if as_json:
+        print_json({"ok": not problems, "problems": problems})
+    elif not problems:
+        out.print("registry verified: blocks and ledger agree")
+    else:
+        for problem in problems:
+            out.print(f"[red]{problem}[/]", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@compliance_app.command("obligation")
+def obligation(
+    period: Annotated[str, typer.Argument(help="e.g. national-2023")],
+    holder: Annotated[str, typer.Argument(help="The obligated entity")],
+    verified_t: Annotated[int, typer.Argument(help="Verified emissions, whole tonnes")],
+    source: Annotated[str, typer.Option("--source", help="Where the figure comes from")],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+) -> None:
+    """Record an entity's verified emissions for a period."""
+    registry = run(lambda: _registry(database))
+    run(
+        lambda: Compliance(registry).set_obligation(
+            period, holder, verified_t, source=source, by=by
+        )
+    )
+    out.print(f"{holder} owes {verified_t} t for {period}")
+
+
+@compliance_app.command("surrender")
+def surrender(
+    period: Annotated[str, typer.Argument(help="e.g. national-2023")],
+    holder: Annotated[str, typer.Argument(help="The surrendering entity")],
+    asset: Annotated[str, typer.Argument(help="e.g. CEA-2023 or CCER-2024")],
+    quantity: Annotated[int, typer.Argument(help="Whole tonnes")],
+    key: Key,
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Surrender (清缴) units against the obligation, offsets within the scheme's cap."""
+    registry = run(lambda: _registry(database))
+    op = run(
+        lambda: Compliance(registry).surrender(period, holder, asset, quantity, key=key, by=by)
+    )
+    _show(op.to_document(), as_json)
+
+
+@compliance_app.command("report")
+def report(
+    period: Annotated[str, typer.Argument(help="e.g. national-2023")],
+    price: Price = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every obligated entity: surrendered, shortfall and penalty exposure at --price."""
+    price_fen = _price_fen(price)
+    registry = run(lambda: _registry(database))
+    lines = [
+        line.to_document()
+        for line in run(lambda: Compliance(registry).report(period, price_fen=price_fen))
+    ]
+    if as_json:
+        print_json(lines)
+        return
+    table = Table(title=f"{period} compliance")
+    for column in ("entity", "owed t", "surrendered t", "offsets t", "shortfall t", "penalty yuan"):
+        table.add_column(column)
+    for line in lines:
+        low, high = line["penalty_min_fen"], line["penalty_max_fen"]
+        penalty = "?" if low is None else f"{fen_to_yuan_text(low)} - {fen_to_yuan_text(high)}"
+        table.add_row(
+            line["owner"],
+            f"{line['obligation_t']:,}",
+            f"{line['surrendered_t']:,}",
+            f"{line['surrendered_offsets_t']:,}",
+            f"{line['shortfall_t']:,}",
+            penalty,
+        )
+    out.print(table)
+
+
+def _show(document: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(document)
+        return
+    for name, value in document.items():
+        if value not in (None, [], ""):
+            out.print(f"[bold]{name}[/]: {value}", highlight=False)

@@ -1,0 +1,360 @@
+"""Compliance (履约): obligations from verified emissions, the position all year, surrender
+(清缴) with the offset cap, and the shortfall's penalty exposure per the scheme's rule.
+
+The obligation of an entity for a period is its verified emissions in whole tonnes (a locked
+report sets it; until the report workflow lands the regulator enters it, with its source).
+Surrendered units leave the entity for the registry's `surrendered` account, block by block,
+so what was surrendered for a period is always a sum over registry operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from carbonbook import auditlog
+from carbonbook.db.schema import accounts, compliance_obligations, registry_ops
+from carbonbook.ledger.service import now_us
+from carbonbook.registry import errors
+from carbonbook.registry.service import DONE, MAX_TONNES, Operation, Registry, same_operation
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from carbonbook.registry.rules import Period, Scheme
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where an entity stands for one period: positive is surplus, negative is deficit."""
+
+    period: str
+    owner: str
+    obligation_t: int
+    surrendered_allowances_t: int
+    surrendered_offsets_t: int
+    offset_limit_t: int
+    allowances_held_t: int  # eligible allowances free to surrender
+    offsets_held_t: int  # eligible offsets free to surrender
+    deadline: date
+    price_fen: int | None
+
+    @property
+    def surrendered_t(self) -> int:
+        return self.surrendered_allowances_t + self.surrendered_offsets_t
+
+    @property
+    def open_t(self) -> int:
+        """Tonnes still to surrender."""
+        return max(0, self.obligation_t - self.surrendered_t)
+
+    @property
+    def offset_room_t(self) -> int:
+        """Offsets that may still be surrendered under the cap."""
+        return max(0, self.offset_limit_t - self.surrendered_offsets_t)
+
+    @property
+    def usable_t(self) -> int:
+        """Holdings that could be surrendered now: allowances plus offsets within the cap."""
+        return self.allowances_held_t + min(self.offsets_held_t, self.offset_room_t)
+
+    @property
+    def position_t(self) -> int:
+        return self.usable_t - self.open_t
+
+    @property
+    def value_fen(self) -> int | None:
+        """The position at the market price: what a surplus is worth, a deficit costs."""
+        return None if self.price_fen is None else self.position_t * self.price_fen
+
+    @property
+    def compliant(self) -> bool:
+        return self.open_t == 0
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "owner": self.owner,
+            "obligation_t": self.obligation_t,
+            "surrendered_t": self.surrendered_t,
+            "surrendered_allowances_t": self.surrendered_allowances_t,
+            "surrendered_offsets_t": self.surrendered_offsets_t,
+            "offset_limit_t": self.offset_limit_t,
+            "offset_room_t": self.offset_room_t,
+            "allowances_held_t": self.allowances_held_t,
+            "offsets_held_t": self.offsets_held_t,
+            "open_t": self.open_t,
+            "position_t": self.position_t,
+            "price_fen": self.price_fen,
+            "value_fen": self.value_fen,
+            "deadline": self.deadline.isoformat(),
+            "compliant": self.compliant,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceLine:
+    """One entity in the regulator's compliance report for a period."""
+
+    position: Position
+    penalty_min_fen: int | None
+    penalty_max_fen: int | None
+    deduct_next_year_t: int
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            **self.position.to_document(),
+            "shortfall_t": self.position.open_t,
+            "penalty_min_fen": self.penalty_min_fen,
+            "penalty_max_fen": self.penalty_max_fen,
+            "deduct_next_year_t": self.deduct_next_year_t,
+        }
+
+
+class Compliance:
+    """Obligations, positions and surrenders over one registry."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.rules = registry.rules
+        self.engine = registry.engine
+
+    # -- obligations ------------------------------------------------------------------------------
+
+    def set_obligation(
+        self, period_id: str, owner: str, verified_t: int, *, source: str, by: str
+    ) -> None:
+        """Record `owner`'s verified emissions for the period (audited). Lowering it below
+        what was already surrendered is refused."""
+        self.rules.period(period_id)
+        if isinstance(verified_t, bool) or not isinstance(verified_t, int):
+            raise errors.BadQuantityError("verified_t must be whole tonnes", "核查排放量须为整数吨")
+        if not 0 <= verified_t <= MAX_TONNES:
+            raise errors.BadQuantityError(
+                f"verified_t must be 0 to {MAX_TONNES} t, not {verified_t}",
+                f"核查排放量须在 0 至 {MAX_TONNES} 吨之间，而不是 {verified_t}",
+            )
+        source = source.strip()
+        if not source or len(source) > 200:
+            raise errors.RegistryError(
+                "name the source of the figure (1 to 200 characters)",
+                "请注明数据来源（1 至 200 字）",
+            )
+        with self.engine.begin() as conn:
+            surrendered = sum(self._surrendered(conn, period_id, owner).values())
+            if verified_t < surrendered:
+                raise errors.ObligationLockedError(
+                    f"{owner} already surrendered {surrendered} t for {period_id}",
+                    f"{owner} 已为 {period_id} 清缴 {surrendered} 吨",
+                )
+            values = {"verified_t": verified_t, "source": source, "set_by": by, "set_at": now_us()}
+            updated = conn.execute(
+                compliance_obligations.update()
+                .where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner == owner,
+                )
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    compliance_obligations.insert().values(period=period_id, owner=owner, **values)
+                )
+            auditlog.append(
+                conn,
+                by,
+                "compliance.obligation",
+                f"{period_id}/{owner}",
+                {"verified_t": verified_t, "source": source},
+            )
+
+    def obligated(self, period_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(compliance_obligations.c.owner)
+                    .where(compliance_obligations.c.period == period_id)
+                    .order_by(compliance_obligations.c.owner)
+                ).scalars()
+            )
+
+    # -- position ---------------------------------------------------------------------------------
+
+    def position(self, period_id: str, owner: str, *, price_fen: int | None = None) -> Position:
+        period = self.rules.period(period_id)
+        with self.engine.connect() as conn:
+            return self._position(conn, period, owner, price_fen)
+
+    def report(self, period_id: str, *, price_fen: int | None = None) -> list[ComplianceLine]:
+        """Every obligated entity of the period, with its shortfall and penalty exposure."""
+        period = self.rules.period(period_id)
+        rule = self.rules.penalty_rules[self.rules.scheme_of(period).penalty_rule]
+        lines = []
+        with self.engine.connect() as conn:
+            owners = conn.execute(
+                sa.select(compliance_obligations.c.owner)
+                .where(compliance_obligations.c.period == period_id)
+                .order_by(compliance_obligations.c.owner)
+            ).scalars()
+            for owner in list(owners):
+                pos = self._position(conn, period, owner, price_fen)
+                exposure = rule.exposure(pos.open_t, price_fen)
+                lines.append(
+                    ComplianceLine(
+                        pos,
+                        None if exposure is None else exposure[0],
+                        None if exposure is None else exposure[1],
+                        pos.open_t if rule.deduct_next_year else 0,
+                    )
+                )
+        return lines
+
+    # -- surrender (清缴) -------------------------------------------------------------------------
+
+    def surrender(
+        self, period_id: str, owner: str, asset: str, quantity: int, *, key: str, by: str
+    ) -> Operation:
+        """Surrender `quantity` t of `asset` against `owner`'s obligation for the period.
+
+        Refused, changing nothing, when the unit is not eligible for the period, when it
+        would surrender more than is still open, or when offsets would pass the scheme's cap.
+        """
+        period = self.rules.period(period_id)
+        scheme = self.rules.scheme_of(period)
+        role = self.rules.role_in(period, asset)
+        if role is None:
+            raise errors.NotEligibleError(
+                f"{asset} cannot be surrendered for {period_id}: it takes "
+                f"{_eligible(scheme, period)}",
+                f"{asset} 不能用于 {period_id} 的清缴：可用 {_eligible(scheme, period)}",
+            )
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise errors.BadQuantityError(
+                f"quantity must be a positive whole number of tonnes, not {quantity!r}",
+                f"数量须为正整数吨，而不是 {quantity!r}",
+            )
+        request = {"asset": asset, "quantity": quantity, "to_owner": None}
+
+        def work(conn: sa.Connection) -> Operation:
+            obligation = conn.execute(
+                sa.select(compliance_obligations.c.verified_t)
+                .where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner == owner,
+                )
+                .with_for_update()  # concurrent surrenders of one entity queue up here
+            ).scalar()
+            if obligation is None:
+                raise errors.NoObligationError(
+                    f"{owner} has no verified emissions for {period_id}",
+                    f"{owner} 在 {period_id} 没有核查排放量",
+                )
+            done = self._surrendered(conn, period_id, owner)
+            still_open = int(obligation) - sum(done.values())
+            if quantity > still_open:
+                raise errors.OverSurrenderError(
+                    f"{owner} has {max(still_open, 0)} t left to surrender for {period_id}, "
+                    f"{quantity} t offered",
+                    f"{owner} 在 {period_id} 尚需清缴 {max(still_open, 0)} 吨，"
+                    f"提交了 {quantity} 吨",
+                )
+            if role == "offset":
+                limit = scheme.offset_limit(int(obligation))
+                room = limit - done.get("offset", 0)
+                if quantity > room:
+                    share = f"{(scheme.offset_cap * 100).normalize():f} %"
+                    raise errors.OffsetCapExceededError(
+                        f"offsets may cover at most {share} of the obligation ({limit} t); "
+                        f"{done.get('offset', 0)} t already used, {quantity} t offered, "
+                        f"{max(room, 0)} t left",
+                        f"抵销比例不得超过应清缴量的 {share}（{limit} 吨）；已使用 "
+                        f"{done.get('offset', 0)} 吨，本次 {quantity} 吨，剩余 {max(room, 0)} 吨",
+                        limit_t=limit,
+                        room_t=max(room, 0),
+                    )
+            op_id = self.registry.retire_in(
+                conn,
+                kind="surrender",
+                owner=owner,
+                asset=asset,
+                quantity=quantity,
+                key=key,
+                by=by,
+                period=period_id,
+                role=role,
+            )
+            auditlog.append(
+                conn,
+                by,
+                "compliance.surrender",
+                f"{period_id}/{owner}",
+                {"op": op_id, "asset": asset, "quantity": quantity, "role": role},
+            )
+            return self.registry.load_op_in(conn, op_id)
+
+        return self.registry.run_keyed(owner, key, "surrender", request, work, same_operation)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _surrendered(self, conn: sa.Connection, period_id: str, owner: str) -> dict[str, int]:
+        rows = conn.execute(
+            sa.select(registry_ops.c.role, sa.func.sum(registry_ops.c.quantity))
+            .where(
+                registry_ops.c.period == period_id,
+                registry_ops.c.from_owner == owner,
+                registry_ops.c.kind == "surrender",
+                registry_ops.c.state == DONE,
+            )
+            .group_by(registry_ops.c.role)
+        )
+        return {str(role): int(total) for role, total in rows}
+
+    def _position(
+        self, conn: sa.Connection, period: Period, owner: str, price_fen: int | None
+    ) -> Position:
+        scheme = self.rules.scheme_of(period)
+        obligation = conn.execute(
+            sa.select(compliance_obligations.c.verified_t).where(
+                compliance_obligations.c.period == period.id,
+                compliance_obligations.c.owner == owner,
+            )
+        ).scalar()
+        done = self._surrendered(conn, period.id, owner)
+        allowances = offsets = 0
+        for asset, balance, held in conn.execute(
+            sa.select(accounts.c.asset, accounts.c.balance, accounts.c.held).where(
+                accounts.c.owner == owner, accounts.c.name == "main"
+            )
+        ):
+            try:
+                role = self.rules.role_in(period, asset)
+            except errors.UnknownUnitError:
+                continue
+            free = int(balance) - int(held)
+            if role == "allowance":
+                allowances += free
+            elif role == "offset":
+                offsets += free
+        obligation_t = int(obligation or 0)
+        return Position(
+            period.id,
+            owner,
+            obligation_t,
+            done.get("allowance", 0),
+            done.get("offset", 0),
+            scheme.offset_limit(obligation_t),
+            allowances,
+            offsets,
+            period.deadline,
+            price_fen,
+        )
+
+
+def _eligible(scheme: Scheme, period: Period) -> str:
+    vintages = ", ".join(str(v) for v in period.allowance_vintages)
+    return (
+        f"allowances {'/'.join(scheme.allowance_types)} of {vintages} "
+        f"and offsets {'/'.join(scheme.offset_types)}"
+    )

@@ -1,0 +1,173 @@
+"""The registry and compliance over HTTP: roles, the second approver, the public certificate,
+and a surrender over the offset cap refused with the reason in both languages."""
+
+from __future__ import annotations
+
+from carbonbook.identity.model import Role
+from tests.api.conftest import PASSWORD, World
+
+
+def _steel(world: World) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Two representatives of one steel works, and the regulator."""
+    world.identity.register("wang", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
+    world.identity.register("li", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
+    return world.token("wang"), world.token("li"), world.token("admin")
+
+
+def _issue(world: World, admin: dict[str, str], unit: str, vintage: int, qty: int) -> dict:
+    r = world.client.post(
+        "/api/v1/registry/issuances",
+        json={
+            "unit_type": unit,
+            "vintage": vintage,
+            "to": "ent:steel",
+            "quantity": qty,
+            "key": f"{unit}-{vintage}-{qty}",
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_only_the_regulator_issues(world: World):
+    wang, _, admin = _steel(world)
+    body = {"unit_type": "CEA", "vintage": 2023, "to": "ent:steel", "quantity": 5, "key": "k"}
+    r = world.client.post("/api/v1/registry/issuances", json=body, headers=wang)
+    assert r.status_code == 403
+    issued = _issue(world, admin, "CEA", 2023, 1000)
+    assert issued["serials"][0].endswith("-000000001-000001000")
+    holdings = world.client.get("/api/v1/registry/holdings", headers=wang).json()
+    assert holdings == [
+        {
+            "asset": "CEA-2023",
+            "balance_t": 1000,
+            "held_t": 0,
+            "available_t": 1000,
+            "frozen": False,
+            "serials": issued["serials"],
+        }
+    ]
+
+
+def test_an_untrusted_transfer_waits_for_the_second_representative(world: World):
+    wang, li, admin = _steel(world)
+    _issue(world, admin, "CEA", 2023, 1000)
+    r = world.client.post(
+        "/api/v1/registry/transfers",
+        json={"to": "ent:trader", "asset": "CEA-2023", "quantity": 300, "key": "t1"},
+        headers=wang,
+    )
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert op["state"] == "awaiting_approval"
+    own = world.client.post(f"/api/v1/registry/transfers/{op['id']}/approve", headers=wang)
+    assert own.status_code == 403
+    assert own.json()["code"] == "SECOND_APPROVER_REQUIRED"
+    done = world.client.post(f"/api/v1/registry/transfers/{op['id']}/approve", headers=li)
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "done"
+    assert done.json()["decided_by"] == "li"
+    held = world.client.get("/api/v1/registry/holdings", headers=wang).json()[0]
+    assert (held["balance_t"], held["held_t"]) == (700, 0)
+
+
+def test_a_trusted_transfer_is_immediate_and_a_shortfall_is_refused(world: World):
+    wang, _, admin = _steel(world)
+    _issue(world, admin, "CEA", 2023, 10)
+    assert world.client.put("/api/v1/registry/trusted/ent:bus", headers=wang).status_code == 204
+    assert world.client.get("/api/v1/registry/trusted", headers=wang).json() == ["ent:bus"]
+    ok = world.client.post(
+        "/api/v1/registry/transfers",
+        json={"to": "ent:bus", "asset": "CEA-2023", "quantity": 4, "key": "t"},
+        headers=wang,
+    )
+    assert ok.status_code == 201
+    short = world.client.post(
+        "/api/v1/registry/transfers",
+        json={"to": "ent:bus", "asset": "CEA-2023", "quantity": 7, "key": "t2"},
+        headers=wang,
+    )
+    assert short.status_code == 409
+    assert short.json()["code"] == "INSUFFICIENT_UNITS"
+    bad = world.client.post(
+        "/api/v1/registry/transfers",
+        json={"to": "ent:bus", "asset": "CEA-2023", "quantity": 0, "key": "t3"},
+        headers=wang,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "VALIDATION_FAILED"
+
+
+def test_a_person_holds_no_units(world: World):
+    r = world.client.post(
+        "/api/v1/registry/transfers",
+        json={"to": "ent:bus", "asset": "CEA-2023", "quantity": 1, "key": "t"},
+        headers=world.token("chen"),
+    )
+    assert r.status_code == 403
+
+
+def test_a_cancellation_certificate_is_public(world: World):
+    wang, _, admin = _steel(world)
+    _issue(world, admin, "CCER", 2024, 100)
+    r = world.client.post(
+        "/api/v1/registry/cancellations",
+        json={
+            "asset": "CCER-2024",
+            "quantity": 25,
+            "beneficiary": "2026 马拉松",
+            "reason": "赛事碳中和",
+            "key": "c",
+        },
+        headers=wang,
+    )
+    assert r.status_code == 201, r.text
+    cert = r.json()
+    public = world.client.get(f"/api/v1/registry/certificates/{cert['id']}")  # no token
+    assert public.status_code == 200
+    assert public.json() == cert
+    assert public.json()["quantity_t"] == 25
+    assert world.client.get("/api/v1/registry/certificates/nope").status_code == 404
+
+
+def test_surrender_over_the_offset_cap_is_refused_with_the_reason(world: World):
+    wang, _, admin = _steel(world)
+    r = world.client.put(
+        "/api/v1/compliance/national-2023/obligations/ent:steel",
+        json={"verified_t": 1000, "source": "report:1"},
+        headers=admin,
+    )
+    assert r.status_code == 204, r.text
+    _issue(world, admin, "CEA", 2023, 960)
+    _issue(world, admin, "CCER", 2024, 80)
+    over = world.client.post(
+        "/api/v1/compliance/national-2023/surrenders",
+        json={"asset": "CCER-2024", "quantity": 51, "key": "s1"},
+        headers=wang,
+    )
+    assert over.status_code == 409
+    body = over.json()
+    assert body["code"] == "OFFSET_CAP_EXCEEDED"
+    assert "5 %" in body["message"]
+    assert "抵销" in body["message_zh"]
+    for asset, qty, key in (("CCER-2024", 50, "s2"), ("CEA-2023", 950, "s3")):
+        ok = world.client.post(
+            "/api/v1/compliance/national-2023/surrenders",
+            json={"asset": asset, "quantity": qty, "key": key},
+            headers=wang,
+        )
+        assert ok.status_code == 201, ok.text
+    position = world.client.get(
+        "/api/v1/compliance/national-2023/position?price_fen=6800", headers=wang
+    ).json()
+    assert position["compliant"] is True
+    assert position["position_t"] == 10  # 10 CEA left over, no more offsets usable
+    report = world.client.get("/api/v1/compliance/national-2023/report", headers=admin).json()
+    assert [(line["owner"], line["shortfall_t"]) for line in report] == [("ent:steel", 0)]
+    forbidden = world.client.get("/api/v1/compliance/national-2023/report", headers=wang)
+    assert forbidden.status_code == 403
+    other = world.client.get(
+        "/api/v1/compliance/national-2023/position?owner=ent:bus", headers=wang
+    )
+    assert other.status_code == 403

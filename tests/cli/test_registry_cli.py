@@ -1,0 +1,82 @@
+"""`carbonbook registry` and `carbonbook compliance`: the operator's console, one clear line on
+refusal and a non-zero exit, nothing changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from carbonbook.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_issue_surrender_report_and_verify(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
+    issued = invoke(
+        "registry", "issue", "CEA", "2023", "ent:steel", "900", "--key", "a", *db, "--json"
+    )
+    assert issued.exit_code == 0, issued.output
+    assert json.loads(issued.stdout)["serials"][0].endswith("-000000001-000000900")
+    assert (
+        invoke(
+            "compliance",
+            "obligation",
+            "national-2023",
+            "ent:steel",
+            "1000",
+            "--source",
+            "report:1",
+            *db,
+        ).exit_code
+        == 0
+    )
+    done = invoke(
+        "compliance",
+        "surrender",
+        "national-2023",
+        "ent:steel",
+        "CEA-2023",
+        "900",
+        "--key",
+        "s",
+        *db,
+    )
+    assert done.exit_code == 0, done.output
+    report = invoke("compliance", "report", "national-2023", "--price", "98.00", *db, "--json")
+    line = json.loads(report.stdout)[0]
+    assert (line["shortfall_t"], line["penalty_min_fen"]) == (100, 100 * 9800 * 5)
+    assert invoke("registry", "verify", *db).exit_code == 0
+
+
+def test_a_refusal_is_one_line_and_exit_1(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
+    invoke("registry", "issue", "CCER", "2024", "ent:a", "10", "--key", "a", *db)
+    result = invoke(
+        "registry",
+        "cancel",
+        "ent:a",
+        "CCER-2024",
+        "11",
+        "--key",
+        "c",
+        "--beneficiary",
+        "b",
+        "--reason",
+        "r",
+        *db,
+    )
+    assert result.exit_code == 1
+    assert "INSUFFICIENT_UNITS" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    holdings = json.loads(invoke("registry", "holdings", "ent:a", *db, "--json").stdout)
+    assert holdings[0]["balance_t"] == 10
+    bad = invoke("compliance", "report", "national-2023", "--price", "9.999", *db)
+    assert bad.exit_code == 1
+    assert "BAD_PRICE" in bad.stderr

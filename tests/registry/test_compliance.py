@@ -1,0 +1,171 @@
+"""Compliance (履约): obligation, position, surrender with the offset cap, penalty exposure."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from carbonbook.registry import errors
+from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.rules import load_rules
+from carbonbook.registry.service import Registry
+
+PERIOD = "national-2023"
+
+
+@pytest.fixture
+def compliance(engine: sa.Engine) -> Compliance:
+    return Compliance(Registry(engine))
+
+
+def _give(c: Compliance, owner: str, unit: str, vintage: int, quantity: int) -> None:
+    c.registry.issue(
+        unit_type=unit,
+        vintage=vintage,
+        to_owner=owner,
+        quantity=quantity,
+        key=f"{owner}:{unit}:{vintage}:{quantity}",
+        by="mee",
+    )
+
+
+def test_offsets_are_capped_at_five_percent_of_the_obligation(compliance: Compliance) -> None:
+    # The reference's worked example 14: an obligation of 1,000,000 t takes at most 50,000 t CCER.
+    compliance.set_obligation(PERIOD, "ent:power", 1_000_000, source="report:1", by="mee")
+    _give(compliance, "ent:power", "CCER", 2024, 60_000)
+    _give(compliance, "ent:power", "CEA", 2023, 950_000)
+    with pytest.raises(errors.OffsetCapExceededError) as refused:
+        compliance.surrender(PERIOD, "ent:power", "CCER-2024", 50_001, key="s1", by="alice")
+    assert refused.value.details == {"limit_t": 50_000, "room_t": 50_000}
+    assert "5 %" in refused.value.message
+    assert "抵销比例" in refused.value.message_zh
+    compliance.surrender(PERIOD, "ent:power", "CCER-2024", 30_000, key="s2", by="alice")
+    compliance.surrender(PERIOD, "ent:power", "CCER-2024", 20_000, key="s3", by="alice")
+    with pytest.raises(errors.OffsetCapExceededError):
+        compliance.surrender(PERIOD, "ent:power", "CCER-2024", 1, key="s4", by="alice")
+    compliance.surrender(PERIOD, "ent:power", "CEA-2023", 950_000, key="s5", by="alice")
+    position = compliance.position(PERIOD, "ent:power")
+    assert position.compliant
+    assert (position.surrendered_offsets_t, position.surrendered_allowances_t) == (50_000, 950_000)
+    assert compliance.registry.verify() == []
+
+
+def test_a_refused_surrender_changes_nothing(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:a", 100, source="report:2", by="mee")
+    _give(compliance, "ent:a", "CCER", 2024, 10)
+    before = compliance.registry.holdings("ent:a")
+    with pytest.raises(errors.OffsetCapExceededError):
+        compliance.surrender(PERIOD, "ent:a", "CCER-2024", 6, key="s", by="alice")
+    assert compliance.registry.holdings("ent:a") == before
+    assert compliance.registry.operations("ent:a")[0].kind == "issue"
+
+
+def test_units_of_another_scheme_or_vintage_are_not_eligible(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:a", 100, source="report:3", by="mee")
+    _give(compliance, "ent:a", "CEA", 2024, 100)
+    _give(compliance, "ent:a", "BEA", 2023, 100)
+    for asset in ("CEA-2024", "BEA-2023", "PCER-BJ-2025"):
+        with pytest.raises(errors.NotEligibleError):
+            compliance.surrender(PERIOD, "ent:a", asset, 1, key=f"s-{asset}", by="alice")
+
+
+def test_no_more_than_the_open_obligation_and_only_with_one(compliance: Compliance) -> None:
+    _give(compliance, "ent:a", "CEA", 2023, 500)
+    with pytest.raises(errors.NoObligationError):
+        compliance.surrender(PERIOD, "ent:a", "CEA-2023", 1, key="s0", by="alice")
+    compliance.set_obligation(PERIOD, "ent:a", 300, source="report:4", by="mee")
+    compliance.surrender(PERIOD, "ent:a", "CEA-2023", 200, key="s1", by="alice")
+    with pytest.raises(errors.OverSurrenderError):
+        compliance.surrender(PERIOD, "ent:a", "CEA-2023", 101, key="s2", by="alice")
+    compliance.set_obligation(PERIOD, "ent:a", 10_000, source="report:4b", by="mee")
+    with pytest.raises(errors.InsufficientUnitsError):
+        compliance.surrender(PERIOD, "ent:a", "CEA-2023", 301, key="s3", by="alice")
+    with pytest.raises(errors.ObligationLockedError):
+        compliance.set_obligation(PERIOD, "ent:a", 199, source="report:4c", by="mee")
+
+
+def test_a_retried_surrender_counts_once(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:a", 300, source="report:5", by="mee")
+    _give(compliance, "ent:a", "CEA", 2023, 300)
+    first = compliance.surrender(PERIOD, "ent:a", "CEA-2023", 100, key="same", by="alice")
+    again = compliance.surrender(PERIOD, "ent:a", "CEA-2023", 100, key="same", by="alice")
+    assert (again.id, again.replayed) == (first.id, True)
+    assert compliance.position(PERIOD, "ent:a").surrendered_t == 100
+
+
+def test_the_position_values_surplus_and_deficit_at_the_market_price(
+    compliance: Compliance,
+) -> None:
+    compliance.set_obligation(PERIOD, "ent:bus", 250_000, source="report:6", by="mee")
+    _give(compliance, "ent:bus", "CEA", 2023, 200_000)
+    _give(compliance, "ent:bus", "CCER", 2024, 20_000)
+    position = compliance.position(PERIOD, "ent:bus", price_fen=6800)
+    # 200,000 allowances + offsets up to 5 % of 250,000 (12,500) - 250,000 owed
+    assert position.offset_limit_t == 12_500
+    assert position.usable_t == 212_500
+    assert position.position_t == -37_500
+    assert position.value_fen == -37_500 * 6800
+
+
+def test_the_2024_regulation_penalty_matches_the_published_case() -> None:
+    # 865,300 t x 98.00 yuan x 5 = 423,997,000 yuan (xysjmg.com case in the reference).
+    rule = load_rules().penalty_rules["cn-regulation-2024"]
+    low, high = rule.exposure(865_300, 9800) or (0, 0)
+    assert low == 423_997_000 * 100
+    assert high == 2 * low
+    assert rule.exposure(0, 9800) == (0, 0)
+    assert rule.exposure(10, None) is None  # a price-based rule needs a price
+    fixed = load_rules().penalty_rules["cn-measures-2021"]
+    assert fixed.exposure(10, None) == (2_000_000, 3_000_000)
+
+
+def test_the_compliance_report_lists_shortfalls_and_exposure(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:ok", 100, source="report:7", by="mee")
+    compliance.set_obligation(PERIOD, "ent:short", 1000, source="report:8", by="mee")
+    _give(compliance, "ent:ok", "CEA", 2023, 100)
+    _give(compliance, "ent:short", "CEA", 2023, 400)
+    compliance.surrender(PERIOD, "ent:ok", "CEA-2023", 100, key="s", by="a")
+    compliance.surrender(PERIOD, "ent:short", "CEA-2023", 400, key="s", by="b")
+    lines = {line.position.owner: line for line in compliance.report(PERIOD, price_fen=9800)}
+    assert lines["ent:ok"].position.compliant
+    assert lines["ent:ok"].penalty_max_fen == 0
+    short = lines["ent:short"]
+    assert short.position.open_t == 600
+    assert (short.penalty_min_fen, short.penalty_max_fen) == (600 * 9800 * 5, 600 * 9800 * 10)
+    assert short.deduct_next_year_t == 600
+
+
+def test_concurrent_offset_surrenders_never_pass_the_cap(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:a", 1000, source="report:9", by="mee")  # cap 50 t
+    _give(compliance, "ent:a", "CCER", 2024, 100)
+    outcomes: list[str] = []
+
+    def attempt(i: int) -> None:
+        try:
+            compliance.surrender(PERIOD, "ent:a", "CCER-2024", 30, key=f"race-{i}", by="a")
+            outcomes.append("ok")
+        except errors.OffsetCapExceededError:
+            outcomes.append("capped")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["capped", "capped", "capped", "ok"]
+    assert compliance.position(PERIOD, "ent:a").surrendered_offsets_t == 30
+    assert compliance.registry.verify() == []
+
+
+def test_scheme_caps_and_rules_come_from_cited_data() -> None:
+    rules = load_rules()
+    national = rules.schemes["national"]
+    assert national.offset_cap == Decimal("0.05")
+    assert national.offset_limit(1_000_000) == 50_000
+    assert national.offset_limit(19) == 0  # rounded down: 0.95 t is no tonne
+    assert all(scheme.source for scheme in rules.schemes.values())
+    assert all(rule.source for rule in rules.penalty_rules.values())
+    assert rules.period("national-2023").deadline.isoformat() == "2024-12-31"

@@ -1,0 +1,251 @@
+"""The registry: issuance, transfer with serial blocks, second approval, freeze, cancellation.
+
+Every test ends with `verify()` empty: blocks and ledger agree, every serial is in one block.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from carbonbook.registry import errors
+from carbonbook.registry.service import AWAITING_APPROVAL, DONE, REJECTED, Registry
+
+
+@pytest.fixture
+def registry(engine: sa.Engine) -> Registry:
+    return Registry(engine)
+
+
+def _issue(registry: Registry, to: str, quantity: int, key: str, vintage: int = 2024) -> None:
+    registry.issue(
+        unit_type="CEA", vintage=vintage, to_owner=to, quantity=quantity, key=key, by="mee"
+    )
+
+
+def _balance(registry: Registry, owner: str, asset: str = "CEA-2024") -> tuple[int, int]:
+    for h in registry.holdings(owner):
+        if h.asset == asset:
+            return h.balance, h.held
+    return 0, 0
+
+
+def test_issuance_is_one_block_of_consecutive_serials(registry: Registry) -> None:
+    first = registry.issue(
+        unit_type="CEA", vintage=2024, to_owner="ent:steel", quantity=1000, key="k1", by="mee"
+    )
+    second = registry.issue(
+        unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=500, key="k2", by="mee"
+    )
+    assert first.serials == [f"CN-CEA-2024-{first.id:06d}-000000001-000001000"]
+    assert second.serials == [f"CN-CEA-2024-{second.id:06d}-000001001-000001500"]
+    assert _balance(registry, "ent:steel") == (1000, 0)
+    assert registry.verify() == []
+
+
+def test_a_retried_issuance_returns_the_first_and_issues_nothing_more(registry: Registry) -> None:
+    first = registry.issue(
+        unit_type="CCER", vintage=2024, to_owner="ent:a", quantity=10, key="same", by="mee"
+    )
+    again = registry.issue(
+        unit_type="CCER", vintage=2024, to_owner="ent:a", quantity=10, key="same", by="mee"
+    )
+    assert again.id == first.id
+    assert again.replayed
+    assert _balance(registry, "ent:a", "CCER-2024") == (10, 0)
+    with pytest.raises(errors.KeyReusedError):
+        registry.issue(
+            unit_type="CCER", vintage=2024, to_owner="ent:a", quantity=11, key="same", by="mee"
+        )
+
+
+def test_unknown_units_and_bad_quantities_are_refused(registry: Registry) -> None:
+    with pytest.raises(errors.UnknownUnitError):
+        registry.issue(
+            unit_type="XYZ", vintage=2024, to_owner="ent:a", quantity=1, key="k", by="mee"
+        )
+    for bad in (0, -5, True):
+        with pytest.raises(errors.BadQuantityError):
+            registry.issue(
+                unit_type="CEA", vintage=2024, to_owner="ent:a", quantity=bad, key="k", by="mee"
+            )
+    assert registry.operations() == []
+
+
+def test_a_transfer_to_a_trusted_counterparty_splits_the_block(registry: Registry) -> None:
+    _issue(registry, "ent:steel", 1000, "i1")
+    registry.trust("ent:steel", "ent:bus", by="alice")
+    op = registry.transfer(
+        from_owner="ent:steel",
+        to_owner="ent:bus",
+        asset="CEA-2024",
+        quantity=300,
+        key="t1",
+        by="alice",
+    )
+    assert op.state == DONE
+    assert op.serials[0].endswith("-000000001-000000300")
+    steel = registry.holdings("ent:steel")[0]
+    assert steel.balance == 700
+    assert steel.serials[0].endswith("-000000301-000001000")
+    assert registry.holdings("ent:bus")[0].serials[0].endswith("-000000001-000000300")
+    assert registry.verify() == []
+
+
+def test_an_untrusted_transfer_waits_for_a_second_person(registry: Registry) -> None:
+    _issue(registry, "ent:steel", 1000, "i1")
+    op = registry.transfer(
+        from_owner="ent:steel",
+        to_owner="ent:trader",
+        asset="CEA-2024",
+        quantity=400,
+        key="t1",
+        by="alice",
+    )
+    assert op.state == AWAITING_APPROVAL
+    assert _balance(registry, "ent:steel") == (1000, 400)  # reserved, not moved
+    with pytest.raises(errors.InsufficientUnitsError):
+        registry.transfer(
+            from_owner="ent:steel",
+            to_owner="ent:bus",
+            asset="CEA-2024",
+            quantity=601,
+            key="t2",
+            by="alice",
+        )
+    with pytest.raises(errors.SecondApproverError):
+        registry.approve(op.id, approver_owner="ent:steel", by="alice")
+    with pytest.raises(errors.UnknownOperationError):  # another entity cannot approve it
+        registry.approve(op.id, approver_owner="ent:bus", by="mallory")
+    done = registry.approve(op.id, approver_owner="ent:steel", by="bob")
+    assert (done.state, done.decided_by) == (DONE, "bob")
+    assert _balance(registry, "ent:steel") == (600, 0)
+    assert _balance(registry, "ent:trader") == (400, 0)
+    with pytest.raises(errors.NotPendingError):
+        registry.approve(op.id, approver_owner="ent:steel", by="carol")
+    assert registry.verify() == []
+
+
+def test_a_rejected_transfer_releases_the_reservation(registry: Registry) -> None:
+    _issue(registry, "ent:steel", 100, "i1")
+    op = registry.transfer(
+        from_owner="ent:steel",
+        to_owner="ent:x",
+        asset="CEA-2024",
+        quantity=100,
+        key="t",
+        by="alice",
+    )
+    out = registry.reject(op.id, approver_owner="ent:steel", by="bob", reason="wrong buyer")
+    assert out.state == REJECTED
+    assert out.to_document()["reason"] == "wrong buyer"
+    assert _balance(registry, "ent:steel") == (100, 0)
+    assert _balance(registry, "ent:x") == (0, 0)
+    assert registry.verify() == []
+
+
+def test_large_transfers_wait_even_to_trusted_counterparties(registry: Registry) -> None:
+    above = registry.rules.second_approval_above_t + 1
+    _issue(registry, "ent:power", above, "i1")
+    registry.trust("ent:power", "ent:grid", by="alice")
+    op = registry.transfer(
+        from_owner="ent:power",
+        to_owner="ent:grid",
+        asset="CEA-2024",
+        quantity=above,
+        key="t",
+        by="alice",
+    )
+    assert op.state == AWAITING_APPROVAL
+    assert op.meta["awaiting"] == "above_threshold"
+
+
+def test_a_frozen_holder_can_neither_send_nor_receive(registry: Registry) -> None:
+    _issue(registry, "ent:a", 10, "i1")
+    _issue(registry, "ent:b", 10, "i2")
+    registry.trust("ent:a", "ent:b", by="alice")
+    registry.trust("ent:b", "ent:a", by="bob")
+    assert registry.freeze("ent:a", frozen=True, by="mee", reason="investigation") == ["CEA-2024"]
+    with pytest.raises(errors.AccountFrozenError):
+        registry.transfer(
+            from_owner="ent:a",
+            to_owner="ent:b",
+            asset="CEA-2024",
+            quantity=1,
+            key="t",
+            by="alice",
+        )
+    with pytest.raises(errors.AccountFrozenError):
+        registry.transfer(
+            from_owner="ent:b",
+            to_owner="ent:a",
+            asset="CEA-2024",
+            quantity=1,
+            key="t",
+            by="bob",
+        )
+    registry.freeze("ent:a", frozen=False, by="mee", reason="cleared")
+    registry.transfer(
+        from_owner="ent:a",
+        to_owner="ent:b",
+        asset="CEA-2024",
+        quantity=1,
+        key="t2",
+        by="alice",
+    )
+    assert _balance(registry, "ent:b") == (11, 0)
+
+
+def test_voluntary_cancellation_retires_serials_and_gives_a_certificate(
+    registry: Registry,
+) -> None:
+    registry.issue(
+        unit_type="CCER", vintage=2024, to_owner="ent:buyer", quantity=50, key="i", by="mee"
+    )
+    cert = registry.cancel(
+        owner="ent:buyer",
+        asset="CCER-2024",
+        quantity=12,
+        beneficiary="北京冬奥志愿者",
+        reason="碳中和活动 carbon-neutral event",
+        key="c1",
+        by="buyer",
+    )
+    assert cert.quantity == 12
+    assert cert.serials[0].endswith("-000000001-000000012")
+    assert registry.certificate(cert.id) == cert
+    again = registry.cancel(
+        owner="ent:buyer",
+        asset="CCER-2024",
+        quantity=12,
+        beneficiary="北京冬奥志愿者",
+        reason="碳中和活动 carbon-neutral event",
+        key="c1",
+        by="buyer",
+    )
+    assert again.id == cert.id
+    assert _balance(registry, "ent:buyer", "CCER-2024") == (38, 0)
+    with pytest.raises(errors.InsufficientUnitsError):
+        registry.cancel(
+            owner="ent:buyer",
+            asset="CCER-2024",
+            quantity=39,
+            beneficiary="x",
+            reason="y",
+            key="c2",
+            by="buyer",
+        )
+    with pytest.raises(errors.UnknownOperationError):
+        registry.certificate("nope")
+    assert registry.verify() == []
+
+
+def test_verify_names_a_block_edited_behind_the_ledgers_back(
+    registry: Registry, engine: sa.Engine
+) -> None:
+    _issue(registry, "ent:a", 100, "i1")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE registry_blocks SET serial_end = serial_end - 1"))
+    problems = registry.verify()
+    assert any("holds 100 t but its blocks hold 99" in p for p in problems)
+    assert any("CEA-2024: blocks reach serial 99 but 100 were issued" in p for p in problems)
