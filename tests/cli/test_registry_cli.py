@@ -80,3 +80,12 @@ def test_a_refusal_is_one_line_and_exit_1(tmp_path: Path):
     bad = invoke("compliance", "report", "national-2023", "--price", "9.999", *db)
     assert bad.exit_code == 1
     assert "BAD_PRICE" in bad.stderr
+
+
+def test_the_demo_registry_verifies(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'demo.db'}"]
+    assert invoke("demo", "--no-serve", *db).exit_code == 0
+    verified = invoke("registry", "verify", *db, "--json")
+    assert json.loads(verified.stdout) == {"ok": True, "problems": []}
+    fund = json.loads(invoke("registry", "holdings", "member:fund", *db, "--json").stdout)
+    assert {h["asset"]: h["balance_t"] for h in fund} == {"CCER-2024": 4_880, "CEA-2024": 1_000}

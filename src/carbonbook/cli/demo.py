@@ -5,7 +5,8 @@ quantified under Beijing's 绿色生活季 figures (shared bike 250 g/km, no cut
 e-waybill 5 g) and earns grams and points; a shelf of rewards waits for the points; a steel
 works and a bus group receive 2024 allowances; a fund deposits cash; the bus group sells
 surplus allowances to the steel works against payment in one batch (delivery versus
-payment). Seeding is idempotent: a second run finds the data and changes nothing.
+payment), serial blocks and all; a fund cancels CCER for a marathon and gets a certificate.
+Seeding is idempotent: a second run finds the data and changes nothing.
 """
 
 from __future__ import annotations
@@ -26,15 +27,10 @@ from carbonbook.ledger.service import CORE_ASSETS
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.rewards import Rewards, parse_catalogue
 from carbonbook.personal.service import Personal
+from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.service import Registry
 
 DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never used elsewhere
-
-REGISTRY_ASSETS = (
-    ("CEA-2024", "t", "全国碳排放配额 2024 national allowance, tonnes"),
-    ("BEA-2024", "t", "北京碳排放配额 2024 Beijing allowance, tonnes"),
-    ("CCER", "t", "国家核证自愿减排量 CCER, tonnes"),
-    ("PCER-BJ-2025", "t", "北京碳普惠减排量 2025 personal credits, tonnes"),
-)
 
 USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("admin", Role.REGULATOR, "生态环境主管部门 Regulator", "regulator"),
@@ -80,7 +76,7 @@ def seed(engine: sa.Engine) -> dict[str, Any]:
 
 
 def _seed(identity: Identity, ledger: Ledger) -> None:
-    ledger.ensure_assets((*CORE_ASSETS, *REGISTRY_ASSETS))
+    ledger.ensure_assets(CORE_ASSETS)
     for username, role, name, owner in USERS:
         identity.register(username, DEMO_PASSWORD, role, display_name=name, owner=owner)
     for code, name in (
@@ -91,28 +87,14 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
         identity.register_partner(code, name)
 
     bank = ledger.open_account("bank:settlement", "CNY", "issuer", AccountFlags.ISSUER)
-    registry = ledger.open_account("registry:national", "CEA-2024", "issuer", AccountFlags.ISSUER)
 
     _personal_month(ledger.engine)
     Rewards(ledger.engine).put(parse_catalogue(REWARDS, "demo rewards"), actor="demo")
+    _registry_year(ledger)
 
-    steel_cea = ledger.open_account("entity:demo-steel", "CEA-2024")
-    bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
-    fund_cea = ledger.open_account("member:fund", "CEA-2024")
     steel_cny = ledger.open_account("entity:demo-steel", "CNY")
     bus_cny = ledger.open_account("entity:demo-bus", "CNY")
     fund_cny = ledger.open_account("member:fund", "CNY")
-    # 预分配 (70 % pre-allocation) of 2024 allowances, tonnes.
-    ledger.post(
-        Batch(
-            "registry",
-            "demo-allocation-2024",
-            [
-                T.move(registry.id, steel_cea.id, "CEA-2024", 66_458, "allocation"),
-                T.move(registry.id, bus_cea.id, "CEA-2024", 400_000, "allocation"),
-            ],
-        )
-    )
     ledger.post(
         Batch(
             "bank",
@@ -123,26 +105,58 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
             ],
         )
     )
-    # The bus group sells 20,000 t to the steel works at 68.00 yuan/t: both legs in one batch.
-    ledger.post(
-        Batch(
-            "exchange",
-            "demo-trade-1",
-            [
-                T.move(bus_cea.id, steel_cea.id, "CEA-2024", 20_000, "trade"),
-                T.move(steel_cny.id, bus_cny.id, "CNY", 20_000 * 6_800, "trade"),
-            ],
+    # The bus group sells surplus allowances: units and cash in one batch (货银对付), the
+    # serial blocks moving with the units.
+    registry = Registry(ledger.engine, ledger)
+    bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
+    for key, buyer, buyer_cny, tonnes, price_fen in (
+        ("demo-trade-1", "entity:demo-steel", steel_cny, 20_000, 6_800),
+        ("demo-trade-2", "member:fund", fund_cny, 1_000, 6_912),
+    ):
+        buyer_cea = ledger.open_account(buyer, "CEA-2024")
+        legs = [
+            T.move(bus_cea.id, buyer_cea.id, "CEA-2024", tonnes, "trade"),
+            T.move(buyer_cny.id, bus_cny.id, "CNY", tonnes * price_fen, "trade"),
+        ]
+        with ledger.engine.begin() as conn:
+            registry.settle_in(
+                conn,
+                Batch("exchange", key, legs),
+                [("CEA-2024", bus_cea.id, buyer_cea.id, tonnes)],
+            )
+
+
+def _registry_year(ledger: Ledger) -> None:
+    """2024 allowances pre-allocated (70 % of verified emissions), obligations recorded, a
+    fund's CCER and a voluntary cancellation (注销) with its certificate."""
+    registry = Registry(ledger.engine, ledger)
+    compliance = Compliance(registry)
+    for owner, verified_t in (("entity:demo-steel", 94_940), ("entity:demo-bus", 380_000)):
+        compliance.set_obligation(
+            "national-2024", owner, verified_t, source="demo verified report 2024", by="admin"
         )
-    )
-    ledger.post(
-        Batch(
-            "exchange",
-            "demo-trade-2",
-            [
-                T.move(bus_cea.id, fund_cea.id, "CEA-2024", 1_000, "trade"),
-                T.move(fund_cny.id, bus_cny.id, "CNY", 1_000 * 6_912, "trade"),
-            ],
+    for owner, unit, vintage, tonnes in (
+        ("entity:demo-steel", "CEA", 2024, 66_458),  # 70 % of 94,940 t
+        ("entity:demo-bus", "CEA", 2024, 400_000),
+        ("entity:demo-steel", "CCER", 2024, 6_000),
+        ("member:fund", "CCER", 2024, 5_000),
+    ):
+        registry.issue(
+            unit_type=unit,
+            vintage=vintage,
+            to_owner=owner,
+            quantity=tonnes,
+            key=f"demo-{owner}-{unit}-{vintage}",
+            by="admin",
         )
+    registry.cancel(
+        owner="member:fund",
+        asset="CCER-2024",
+        quantity=120,
+        beneficiary="2026 北京马拉松 Beijing Marathon",
+        reason="赛事碳中和 carbon-neutral event",
+        key="demo-cancel-marathon",
+        by="fund",
     )
 
 

@@ -170,6 +170,17 @@ class Compliance:
                 {"verified_t": verified_t, "source": source},
             )
 
+    def periods_of(self, owner: str) -> list[str]:
+        """The periods in which `owner` has an obligation, newest first."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(compliance_obligations.c.period)
+                    .where(compliance_obligations.c.owner == owner)
+                    .order_by(compliance_obligations.c.period.desc())
+                ).scalars()
+            )
+
     def obligated(self, period_id: str) -> list[str]:
         with self.engine.connect() as conn:
             return list(

@@ -33,7 +33,7 @@ from carbonbook.registry.blocks import Block, gaps_and_overlaps, take
 from carbonbook.registry.rules import RegistryRules, load_rules, serial
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 R = TypeVar("R")
 REGISTRY_OWNER = "registry"  # the registry's own accounts: issued, surrendered, cancelled
@@ -566,6 +566,30 @@ class Registry:
         return self.run_keyed(
             owner, key, "cancel", request, work, lambda c, op: self._certificate_of(c, op.id)
         )
+
+    # -- delivery versus payment (货银对付) --------------------------------------------------------
+
+    def settle_in(
+        self,
+        conn: sa.Connection,
+        batch: Batch,
+        deliveries: Sequence[tuple[str, int, int, int]],
+    ) -> tuple[BatchResult, list[list[str]]]:
+        """Inside the caller's transaction: post `batch` (units and cash legs together) and
+        move the serials of each delivery (asset, from account id, to account id, tonnes).
+
+        The exchange settles a trade this way: one ledger batch, so cash and units move
+        together or not at all, and the blocks move in the same commit. A replayed batch
+        moves nothing again.
+        """
+        result = self.ledger.post_in(conn, batch)
+        if result.replayed:
+            return result, []
+        moved = [
+            self._move_blocks(conn, asset, source, target, quantity)
+            for asset, source, target, quantity in deliveries
+        ]
+        return result, moved
 
     def certificate(self, cert_id: str) -> Certificate:
         with self.engine.connect() as conn:

@@ -53,6 +53,14 @@ REASONS = (
     N_("trade"),
     N_("post"),
     N_("void"),
+    # registry operations and their states
+    N_("issue"),
+    N_("transfer"),
+    N_("transfer-hold"),
+    N_("cancel"),
+    N_("done"),
+    N_("awaiting_approval"),
+    N_("rejected"),
 )
 
 # The part of a ledger owner before the colon ("scheme:bj-green-life" -> "scheme").
