@@ -171,3 +171,28 @@ def test_surrender_over_the_offset_cap_is_refused_with_the_reason(world: World):
         "/api/v1/compliance/national-2023/position?owner=ent:bus", headers=wang
     )
     assert other.status_code == 403
+
+
+def test_the_bridge_issues_pcer_and_a_person_gets_proofs(world: World):
+    from carbonbook.methodology.registry import get
+    from carbonbook.personal.service import Personal
+
+    personal = Personal(world.identity.engine)
+    personal.link_platform("chen", "bike-a")
+    line = (
+        '{"platform": "bike-a", "event_id": "r1", "person": "chen", "behaviour": "shared_bike",'
+        ' "quantity": "2.5", "unit": "km", "occurred_at": "2025-06-01T08:00:00+08:00"}'
+    )
+    assert personal.ingest_lines([line], get("bj-green-life@2023")).accepted == 1
+    body = {"unit_type": "PCER-BJ", "vintage": 2025, "aggregator": "agg:bj"}
+    chen = world.token("chen")
+    assert (
+        world.client.post("/api/v1/registry/pcer-runs", json=body, headers=chen).status_code == 403
+    )
+    r = world.client.post("/api/v1/registry/pcer-runs", json=body, headers=world.token("admin"))
+    assert r.status_code == 201, r.text
+    assert (r.json()["events"], r.json()["tonnes"], r.json()["remainder_mg"]) == (1, 0, 625_000)
+    public = world.client.get("/api/v1/registry/pcer-runs").json()
+    assert public[0]["merkle_root"] == r.json()["merkle_root"]
+    proofs = world.client.get("/api/v1/me/pcer-proofs", headers=chen).json()
+    assert [(p["tree_size"], p["leaf_index"], p["path"]) for p in proofs] == [(1, 0, [])]

@@ -399,3 +399,38 @@ compliance_obligations = sa.Table(
     sa.Column("set_by", sa.String(120), nullable=False),
     sa.Column("set_at", Micros, nullable=False),
 )
+
+# The bridge from grams to tonnes: each run aggregates personal events into whole tonnes of
+# PCER, with a Merkle root over its events; an event belongs to at most one run (its key).
+pcer_runs = sa.Table(
+    "pcer_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("unit_type", sa.String(20), nullable=False),
+    sa.Column("vintage", sa.Integer, nullable=False),
+    sa.Column("aggregator", sa.String(120), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("events_mg", Amount, nullable=False),
+    sa.Column("carried_in_mg", Amount, nullable=False),
+    sa.Column("tonnes", Amount, nullable=False),
+    sa.Column("remainder_mg", Amount, nullable=False),  # carried into the next run
+    sa.Column("merkle_root", sa.String(64), nullable=False),
+    sa.Column("issue_op", sa.BigInteger, nullable=True),  # registry_ops id of the issuance
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Index(None, "unit_type", "vintage", "id"),
+)
+
+pcer_leaves = sa.Table(
+    "pcer_leaves",
+    metadata,
+    sa.Column("platform", sa.String(60), primary_key=True),
+    sa.Column("event_id", sa.String(120), primary_key=True),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("leaf_index", sa.Integer, nullable=False),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("reduction_mg", Amount, nullable=False),
+    sa.Column("leaf", sa.Text, nullable=False),  # the canonical JSON that was hashed
+    sa.UniqueConstraint("run_id", "leaf_index"),
+    sa.Index(None, "person"),
+)

@@ -34,6 +34,7 @@ class UnitType:
     name_zh: str
     serial_prefix: str
     source: str
+    methodologies: tuple[str, ...] = ()  # personal methodologies a PCER type aggregates
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ def _unit(e: dict[str, Any], where: str) -> UnitType:
         _text(e, "name_zh", at),
         _text(e, "serial_prefix", at),
         _text(e, "source", at),
+        _codes(e, "methodologies", at) if "methodologies" in e else (),
     )
 
 

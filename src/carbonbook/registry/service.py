@@ -163,70 +163,88 @@ class Registry:
         returns the first issuance.
         """
         asset = self.rules.asset(unit_type, vintage)
-        unit = self.rules.unit_type(unit_type)
         _check_quantity(quantity)
         _check_owner(to_owner, "to")
         request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
 
         def work(conn: sa.Connection) -> Operation:
-            self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
-            issuer = self.ledger.open_account_in(
-                conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
-            )
-            holder = self.ledger.open_account_in(conn, to_owner, asset)
-            op_id = self._insert_op(
-                conn,
-                "issue",
-                REGISTRY_OWNER,
-                key,
-                by,
-                asset=asset,
-                quantity=quantity,
-                to_owner=to_owner,
-                meta={"note": note} if note else {},
-            )
-            batch = self._post(
-                conn,
-                f"issue:{op_id}",
-                [
-                    TransferRequest.move(
-                        issuer.id, holder.id, asset, quantity, "issue", meta={"op": op_id}
-                    )
-                ],
-            )
-            first = 1 + int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(registry_blocks.c.serial_end), 0)).where(
-                        registry_blocks.c.asset == asset
-                    )
-                ).scalar_one()
-            )
-            last = first + quantity - 1
-            conn.execute(
-                registry_blocks.insert().values(
-                    asset=asset,
-                    issuance=op_id,
-                    serial_start=first,
-                    serial_end=last,
-                    holder=holder.id,
-                    state=HELD,
-                    retired_by=None,
-                )
-            )
-            text = serial(unit.serial_prefix, vintage, op_id, first, last)
-            self._finish(
-                conn, op_id, batch, {"serials": [text], **({"note": note} if note else {})}
-            )
-            auditlog.append(
-                conn,
-                by,
-                "registry.issue",
-                f"{to_owner}/{asset}",
-                {"op": op_id, "quantity": quantity, "serials": text},
+            op_id = self.issue_in(
+                conn, asset=asset, to_owner=to_owner, quantity=quantity, key=key, by=by, note=note
             )
             return self.load_op_in(conn, op_id)
 
         return self.run_keyed(REGISTRY_OWNER, key, "issue", request, work, same_operation)
+
+    def issue_in(
+        self,
+        conn: sa.Connection,
+        *,
+        asset: str,
+        to_owner: str,
+        quantity: int,
+        key: str,
+        by: str,
+        note: str = "",
+    ) -> int:
+        """Inside the caller's transaction: issue one new block; returns the operation id."""
+        unit, vintage = self.rules.split_asset(asset)
+        _check_quantity(quantity)
+        _check_owner(to_owner, "to")
+        self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
+        issuer = self.ledger.open_account_in(
+            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
+        )
+        holder = self.ledger.open_account_in(conn, to_owner, asset)
+        op_id = self._insert_op(
+            conn,
+            "issue",
+            REGISTRY_OWNER,
+            key,
+            by,
+            asset=asset,
+            quantity=quantity,
+            to_owner=to_owner,
+            meta={"note": note} if note else {},
+        )
+        batch = self._post(
+            conn,
+            f"issue:{op_id}",
+            [
+                TransferRequest.move(
+                    issuer.id, holder.id, asset, quantity, "issue", meta={"op": op_id}
+                )
+            ],
+        )
+        # After the ledger's head lock: issuances of one asset cannot interleave here.
+        first = 1 + int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(registry_blocks.c.serial_end), 0)).where(
+                    registry_blocks.c.asset == asset
+                )
+            ).scalar_one()
+        )
+        last = first + quantity - 1
+        conn.execute(
+            registry_blocks.insert().values(
+                asset=asset,
+                issuance=op_id,
+                serial_start=first,
+                serial_end=last,
+                holder=holder.id,
+                state=HELD,
+                retired_by=None,
+            )
+        )
+        text = serial(unit.serial_prefix, vintage, op_id, first, last)
+        self._finish(conn, op_id, batch, {"serials": [text], **({"note": note} if note else {})})
+        auditlog.append(
+            conn,
+            by,
+            "registry.issue",
+            f"{to_owner}/{asset}",
+            {"op": op_id, "quantity": quantity, "serials": text},
+        )
+        return op_id
 
     # -- transfer ---------------------------------------------------------------------------------
 

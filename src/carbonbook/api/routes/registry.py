@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
 from carbonbook.identity.model import Permission
+from carbonbook.registry.bridge import Bridge
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.service import (
     AWAITING_APPROVAL,
@@ -371,3 +372,41 @@ def report(
     require(user, Permission.REGULATE_REGISTRY)
     lines = Compliance(_registry(ctx)).report(period, price_fen=price_fen)
     return [line.to_document() for line in lines]
+
+
+# -- the bridge from grams to tonnes -------------------------------------------------------------
+
+
+class BridgeIn(BaseModel):
+    unit_type: str = Field(min_length=1, max_length=20, examples=["PCER-BJ"])
+    vintage: int = Field(ge=1990, le=2099)
+    aggregator: str = Field(min_length=1, max_length=120)
+
+
+@router.post(
+    "/registry/pcer-runs",
+    status_code=201,
+    summary="Aggregate new personal reductions into whole tonnes of PCER (regulator)",
+)
+def pcer_run(body: BridgeIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.REGULATE_REGISTRY)
+    run = Bridge(_registry(ctx)).run(
+        unit_type=body.unit_type,
+        vintage=body.vintage,
+        aggregator=body.aggregator,
+        by=user.username,
+    )
+    return run.to_document()
+
+
+@router.get("/registry/pcer-runs", summary="Every bridge run and its Merkle root (public)")
+def pcer_runs(ctx: Ctx) -> list[dict[str, Any]]:
+    return [run.to_document() for run in Bridge(_registry(ctx)).runs()]
+
+
+@router.get(
+    "/me/pcer-proofs",
+    summary="Inclusion proofs of my events in the PCER runs (RFC 6962 Merkle paths)",
+)
+def my_proofs(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
+    return [p.to_document() for p in Bridge(_registry(ctx)).proofs_of(user.username)]
