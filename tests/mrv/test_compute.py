@@ -165,3 +165,62 @@ def test_totals_add_up_exactly_and_scale_with_activity(coal_t: int, limestone_t:
     coal = result.lines[0].tco2
     assert compute(doubled).lines[0].tco2 == 2 * coal
     assert isinstance(coal, Fraction)
+
+
+def power_plant(**coal: object) -> dict:
+    line = {"fuel": "bituminous_coal", "quantity": "1000", "unit": "t", **coal}
+    return {
+        "format": "carbonbook.mrv.report/1",
+        "entity": {"id": "plant", "name": "示例电厂"},
+        "facility": "unit-1",
+        "year": 2022,
+        "methodology": "power-2022",
+        "fuel_combustion": [line],
+    }
+
+
+def test_power_coal_with_twelve_measured_months_uses_the_measured_carbon():
+    result = compute(
+        power_plant(
+            ncv_gj_per_unit="20", carbon_content_tc_per_gj="0.028", carbon_measured_months=12
+        )
+    ).to_document()
+    # 1000 t x 20 GJ/t x 0.028 tC/GJ x 0.99 (the guideline's oxidation rate) x 44/12
+    assert result["lines"] == {"bituminous_coal": "2032.80"}
+    params = result["line_details"][0]["parameters"]
+    assert params["carbon_content_tc_per_gj"]["provenance"] == "measured"
+    assert params["oxidation_rate"]["provenance"] == "default"
+    assert result["warnings"] == []
+
+
+def test_fewer_than_three_measured_months_fall_back_to_the_default_carbon_content():
+    result = compute(
+        power_plant(
+            ncv_gj_per_unit="20", carbon_content_tc_per_gj="0.028", carbon_measured_months=2
+        )
+    ).to_document()
+    # The 2022 revision's fallback: 0.03085 tC/GJ replaces the measured 0.028.
+    assert result["lines"] == {"bituminous_coal": "2239.71"}
+    carbon = result["line_details"][0]["parameters"]["carbon_content_tc_per_gj"]
+    assert (carbon["value"], carbon["provenance"]) == ("0.03085", "default")
+    assert "fallback" in carbon["source"]
+    assert "only 2 month(s) measured" in result["warnings"][0]
+
+
+def test_the_2021_guideline_falls_back_to_its_own_higher_default():
+    report = power_plant(ncv_gj_per_unit="20")
+    report["methodology"] = "power-2021"
+    report["year"] = 2020
+    carbon = compute(report).to_document()["line_details"][0]["parameters"]
+    assert carbon["carbon_content_tc_per_gj"]["value"] == "0.03356"
+
+
+def test_the_power_guideline_has_no_default_ncv():
+    problems = refused(power_plant(carbon_content_tc_per_gj="0.028")).problems
+    assert [p.path for p in problems] == ["fuel_combustion[0].ncv_gj_per_unit"]
+    assert "measured" in problems[0].message
+
+
+def test_measured_months_must_be_a_month_count():
+    problems = refused(power_plant(ncv_gj_per_unit="20", carbon_measured_months=13)).problems
+    assert [p.path for p in problems] == ["fuel_combustion[0].carbon_measured_months"]

@@ -9,9 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from carbonbook.api.routes.mrv import check_scheme, reports_of
 from carbonbook.cli.common import DatabaseOption, JsonOption, out, print_json, run
+from carbonbook.db.engine import make_engine, resolve_url
+from carbonbook.db.migrate import upgrade
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.model import compute as compute_report
+from carbonbook.mrv.reports import Report, Reports, State
 
 app = typer.Typer(help="Enterprise emissions accounting (碳排放核算).", no_args_is_help=True)
 
@@ -24,19 +28,13 @@ def compute(
 ) -> None:
     """Compute one facility-year report: every line, the five totals, both boundaries.
 
-    Computing stores nothing (the report workflow that stores and locks reports comes with
-    the registry); --database is accepted for uniformity.
+    Computing stores nothing (reports are filed, verified and locked through the API and the
+    pages, or `mrv file`); --database is accepted for uniformity.
     """
     del database
 
     def go() -> dict[str, Any]:
-        try:
-            report = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InvalidReportError(
-                [Problem("$", f"not JSON (line {exc.lineno}: {exc.msg})", "不是有效的 JSON")]
-            ) from None
-        return compute_report(report).to_document()
+        return compute_report(_read(file)).to_document()
 
     result = run(go)
     if as_json:
@@ -52,3 +50,105 @@ def compute(
     out.print(table)
     for warning in result["warnings"]:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+By = Annotated[str, typer.Option("--by", help="Who acts, recorded in the audit log.")]
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidReportError(
+            [Problem("$", f"not JSON (line {exc.lineno}: {exc.msg})", "不是有效的 JSON")]
+        ) from None
+    return document
+
+
+def _reports(database: str | None) -> Reports:
+    url = resolve_url(database)
+    upgrade(url)
+    return reports_of(make_engine(url))
+
+
+def _summary(report: Report) -> dict[str, Any]:
+    doc = report.to_document()
+    del doc["document"], doc["result"]
+    return doc
+
+
+@app.command("file")
+def file_report(
+    file: Annotated[Path, typer.Argument(help="A carbonbook.mrv.report/1 JSON file.")],
+    owner: Annotated[str, typer.Option("--owner", help="The filing entity, e.g. entity:x")],
+    by: By,
+    scheme: Annotated[str, typer.Option("--scheme", help="national, beijing, ...")] = "national",
+    submit: Annotated[bool, typer.Option("--submit", help="Submit it for verification.")] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """File a report as a draft (and submit it with --submit), as the entity's operator."""
+    reports = run(lambda: _reports(database))
+
+    def go() -> Report:
+        check_scheme(scheme)
+        report = reports.create(owner, _read(file), by=by, scheme=scheme)
+        return reports.submit(report.id, owner, by=by) if submit else report
+
+    _show(run(go), as_json)
+
+
+@app.command("reports")
+def list_reports(
+    owner: Annotated[str | None, typer.Option("--owner")] = None,
+    state: Annotated[State | None, typer.Option("--state")] = None,
+    year: Annotated[int | None, typer.Option("--year")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reports with their state and both boundaries' totals."""
+    reports = run(lambda: _reports(database))
+    found = run(
+        lambda: reports.find(owner=owner, states=None if state is None else {state}, year=year)
+    )
+    if as_json:
+        print_json([_summary(r) for r in found])
+        return
+    table = Table(title="MRV reports")
+    for column in ("id", "owner", "facility", "year", "state", "v", "direct t", "total t"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            str(r.id),
+            r.owner,
+            r.facility,
+            str(r.year),
+            r.state.value,
+            str(r.version),
+            str(r.direct_tco2),
+            str(r.total_tco2),
+        )
+    out.print(table)
+
+
+@app.command("lock")
+def lock(
+    report_id: Annotated[int, typer.Argument(help="A verified report's id")],
+    by: By,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lock a verified report (the regulator's act): it becomes the compliance figure."""
+    reports = run(lambda: _reports(database))
+    _show(run(lambda: reports.lock(report_id, by=by)), as_json)
+
+
+def _show(report: Report, as_json: bool) -> None:
+    if as_json:
+        print_json(_summary(report))
+        return
+    out.print(
+        f"report {report.id} {report.facility} {report.year}: [bold]{report.state.value}[/] "
+        f"v{report.version}, direct {report.direct_tco2} t, total {report.total_tco2} t",
+        highlight=False,
+    )

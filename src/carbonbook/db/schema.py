@@ -434,3 +434,48 @@ pcer_leaves = sa.Table(
     sa.UniqueConstraint("run_id", "leaf_index"),
     sa.Index(None, "person"),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Enterprise MRV: facility-year reports and their workflow (draft → submitted → verified →
+# locked). The document is kept verbatim with its hash; every transition is a history row.
+# ---------------------------------------------------------------------------------------------
+
+mrv_reports = sa.Table(
+    "mrv_reports",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("scheme", sa.String(40), nullable=False),  # whose compliance the figure feeds
+    sa.Column("facility", sa.String(120), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("methodology", sa.String(60), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # bumped by every edit
+    sa.Column("document", sa.Text, nullable=False),  # the carbonbook.mrv.report/1 JSON
+    sa.Column("doc_hash", sa.String(64), nullable=False),  # sha256 of the canonical document
+    sa.Column("result", sa.Text, nullable=False),  # the computed carbonbook.mrv.result/1 JSON
+    sa.Column("direct_tco2", sa.String(24), nullable=False),  # ETS boundary, 0.01 t
+    sa.Column("total_tco2", sa.String(24), nullable=False),  # GB/T boundary, 0.01 t
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("updated_at", Micros, nullable=False),
+    sa.Column("verified_by", sa.String(120), nullable=True),
+    sa.Column("locked_by", sa.String(120), nullable=True),
+    sa.Column("locked_at", Micros, nullable=True),
+    sa.UniqueConstraint("owner", "facility", "year"),
+    sa.Index(None, "state", "id"),
+)
+
+mrv_report_events = sa.Table(
+    "mrv_report_events",
+    metadata,
+    sa.Column("report_id", sa.BigInteger, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("at", Micros, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # create, edit, submit, return, ...
+    sa.Column("state", sa.String(12), nullable=False),  # the state after the action
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("doc_hash", sa.String(64), nullable=False),
+    sa.Column("comment", sa.Text, nullable=True),
+)

@@ -26,13 +26,20 @@ class Permission(StrEnum):
     REVIEW_CHECKINS = "personal.review_checkins"
     HOLD_UNITS = "registry.hold"  # transfer, surrender and cancel one's own units
     REGULATE_REGISTRY = "registry.regulate"  # issue, freeze, set obligations, see everyone
+    FILE_REPORTS = "mrv.file"  # draft, edit and submit one's own emissions reports
+    VERIFY_REPORTS = "mrv.verify"  # return or verify submitted reports (third party)
+    LOCK_REPORTS = "mrv.lock"  # lock verified reports: they become the compliance figure
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.PERSON: frozenset({Permission.READ_OWN_ACCOUNTS}),
     Role.PARTNER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.SUBMIT_EVENTS}),
-    Role.ENTERPRISE: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS}),
-    Role.VERIFIER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.REVIEW_CHECKINS}),
+    Role.ENTERPRISE: frozenset(
+        {Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS, Permission.FILE_REPORTS}
+    ),
+    Role.VERIFIER: frozenset(
+        {Permission.READ_OWN_ACCOUNTS, Permission.REVIEW_CHECKINS, Permission.VERIFY_REPORTS}
+    ),
     Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS}),
     Role.REGULATOR: frozenset(Permission),
 }

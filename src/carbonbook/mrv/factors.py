@@ -39,10 +39,23 @@ class Parameter:
 
 @dataclass(frozen=True, slots=True)
 class FuelDefaults:
+    """A guideline's defaults for one fuel; the power guideline has no default NCV or carbon
+    content (both are measured), only an oxidation rate and the carbon fallback."""
+
     unit: str
-    ncv: Parameter
-    carbon_content: Parameter
-    oxidation_rate: Parameter
+    ncv: Parameter | None
+    carbon_content: Parameter | None
+    oxidation_rate: Parameter | None
+
+
+@dataclass(frozen=True, slots=True)
+class CarbonFallback:
+    """The power guideline's rule: with fewer than `min_measured_months` months of measured
+    elemental carbon, the default carbon content replaces the measured one."""
+
+    value: Parameter
+    min_measured_months: int
+    fuels: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ class FactorSet:
     process: dict[str, Factor]
     products: dict[str, Factor]
     heat_factor: Parameter | None
+    carbon_fallback: CarbonFallback | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,26 @@ def _param(table: dict[str, Any], key: str, source: str) -> Parameter:
     return Parameter(D(str(table[key])), f"{source}; {status}" if status else source)
 
 
+def _optional(table: dict[str, Any], key: str, source: str) -> Parameter | None:
+    return _param(table, key, source) if key in table else None
+
+
+def _cited(data: dict[str, Any], name: str) -> str:
+    """A source key of the file as its citation and status."""
+    entry = data.get("sources", {}).get(name)
+    if isinstance(entry, dict):
+        status = entry.get("status")
+        return f"{entry.get('citation', name)}" + (f"; {status}" if status else "")
+    return str(entry or name)
+
+
+def _fuel_source(data: dict[str, Any], table: dict[str, Any], general: str) -> str:
+    """A fuel's own cited source when it names one, else the file's fuel defaults'."""
+    if "source" not in table:
+        return general
+    return f"{data['id']} default ({_cited(data, table['source'])})"
+
+
 @cache
 def factor_set(methodology: str) -> FactorSet:
     """The defaults of one guideline, by id.
@@ -84,9 +118,7 @@ def factor_set(methodology: str) -> FactorSet:
     """
     path = data_dir() / "mrv" / f"{methodology}.toml"
     if not path.is_file() or methodology == "grid-factors":
-        known = sorted(
-            p.stem for p in (data_dir() / "mrv").glob("*.toml") if p.stem != "grid-factors"
-        )
+        known = methodologies()
         raise UnknownMethodologyError(
             f"methodology: unknown {methodology!r}; known: {', '.join(known)}",
             f"methodology：未知方法学 {methodology!r}；已有：{', '.join(known)}",
@@ -98,12 +130,26 @@ def factor_set(methodology: str) -> FactorSet:
     fuels = {
         name: FuelDefaults(
             unit=str(t["unit"]),
-            ncv=_param(t, "ncv_gj_per_unit", fuel_source),
-            carbon_content=_param(t, "carbon_content_tc_per_gj", fuel_source),
-            oxidation_rate=_param(t, "oxidation_rate", fuel_source),
+            ncv=_optional(t, "ncv_gj_per_unit", fuel_source),
+            carbon_content=_optional(t, "carbon_content_tc_per_gj", fuel_source),
+            oxidation_rate=_optional(t, "oxidation_rate", _fuel_source(data, t, fuel_source)),
         )
         for name, t in data.get("fuels", {}).items()
     }
+    fallback = data.get("carbon_content_fallback")
+    carbon_fallback = (
+        CarbonFallback(
+            Parameter(
+                D(str(fallback["value_tc_per_gj"])),
+                f"{data['id']} fallback: {fallback.get('note', '')} "
+                f"({_cited(data, fallback['source'])})",
+            ),
+            int(fallback["min_measured_months"]),
+            frozenset(fallback["fuels"]),
+        )
+        if fallback
+        else None
+    )
     process = {
         name: Factor(str(t["unit"]), _param(t, "factor_tco2_per_unit", process_source))
         for name, t in data.get("process", {}).items()
@@ -118,7 +164,20 @@ def factor_set(methodology: str) -> FactorSet:
         if heat
         else None
     )
-    return FactorSet(str(data["id"]), str(data["title"]), fuels, process, products, heat_factor)
+    return FactorSet(
+        str(data["id"]),
+        str(data["title"]),
+        fuels,
+        process,
+        products,
+        heat_factor,
+        carbon_fallback,
+    )
+
+
+def methodologies() -> list[str]:
+    """The ids of the factor sets in the library, e.g. gbt-32151.5-2015."""
+    return sorted(p.stem for p in (data_dir() / "mrv").glob("*.toml") if p.stem != "grid-factors")
 
 
 @cache

@@ -20,7 +20,13 @@ from fractions import Fraction
 from typing import Any
 
 from carbonbook.mrv.errors import InvalidReportError, Problem
-from carbonbook.mrv.factors import FactorSet, Parameter, factor_set, grid_factor_for
+from carbonbook.mrv.factors import (
+    FactorSet,
+    FuelDefaults,
+    Parameter,
+    factor_set,
+    grid_factor_for,
+)
 from carbonbook.numbers import D, NotADecimalError, fraction_text
 
 FORMAT = "carbonbook.mrv.report/1"
@@ -236,7 +242,7 @@ def compute(report: dict[str, Any]) -> ReportResult:
     return result
 
 
-def _combustion(  # noqa: C901 - validation and calculation of one line, read in order
+def _combustion(
     r: _Reader, report: dict[str, Any], factors: FactorSet, result: ReportResult
 ) -> None:
     for i, line in enumerate(r.items(report, "fuel_combustion")):
@@ -281,19 +287,11 @@ def _combustion(  # noqa: C901 - validation and calculation of one line, read in
                 f"{unit!r} 与 {fuel} 不匹配（其参数以 {defaults.unit} 计）",
             )
             continue
-        params: dict[str, dict[str, str]] = {}
-        values: dict[str, Decimal] = {}
-        for key, default in (
-            ("ncv_gj_per_unit", defaults.ncv if defaults else None),
-            ("carbon_content_tc_per_gj", defaults.carbon_content if defaults else None),
-            ("oxidation_rate", defaults.oxidation_rate if defaults else None),
-        ):
-            value = given[key]
-            chosen = value if value is not None else _default(default)
-            values[key] = chosen
-            params[key] = _param_doc(chosen, value is not None, default.source if default else None)
-            if value is not None and default is not None and key != "oxidation_rate":
-                _warn_if_far(result, path, key, value, default.value)
+        chosen = _parameters(r, path, fuel, factors, defaults, given, result)
+        if chosen is None:
+            continue
+        values, params = chosen
+        _carbon_fallback(r, line, path, fuel, factors, values, params, result)
         if defaults is not None and defaults.unit == "10^4Nm3" and quantity > Decimal(10) ** 6:
             result.warnings.append(
                 f"{path}.quantity: {quantity} x 10^4 Nm3 is very large: was it entered in Nm3?"
@@ -307,6 +305,94 @@ def _combustion(  # noqa: C901 - validation and calculation of one line, read in
         )
         params["quantity"] = {"value": str(quantity), "unit": unit, "provenance": "measured"}
         result.lines.append(LineResult("combustion", fuel, tco2, params))
+
+
+def _parameters(
+    r: _Reader,
+    path: str,
+    fuel: str,
+    factors: FactorSet,
+    defaults: FuelDefaults | None,
+    given: dict[str, Decimal | None],
+    result: ReportResult,
+) -> tuple[dict[str, Decimal], dict[str, dict[str, str]]] | None:
+    """Each parameter as given (measured) or the guideline's default; None when one is
+    neither (a problem is recorded)."""
+    params: dict[str, dict[str, str]] = {}
+    values: dict[str, Decimal] = {}
+    lacking = False
+    for key, default in (
+        ("ncv_gj_per_unit", defaults.ncv if defaults else None),
+        ("carbon_content_tc_per_gj", defaults.carbon_content if defaults else None),
+        ("oxidation_rate", defaults.oxidation_rate if defaults else None),
+    ):
+        value = given[key]
+        if value is None and default is None:
+            if key == "carbon_content_tc_per_gj" and _fallback_applies(factors, fuel):
+                continue  # the fallback rule supplies it
+            r.problem(
+                f"{path}.{key}",
+                f"{factors.id} has no default {key} for {fuel}: give the measured value",
+                f"{factors.id} 没有 {fuel} 的缺省 {key}，请填写实测值",
+            )
+            lacking = True
+            continue
+        chosen = value if value is not None else _default(default)
+        values[key] = chosen
+        params[key] = _param_doc(chosen, value is not None, default.source if default else None)
+        if value is not None and default is not None and key != "oxidation_rate":
+            _warn_if_far(result, path, key, value, default.value)
+    return None if lacking else (values, params)
+
+
+def _carbon_fallback(
+    r: _Reader,
+    line: dict[str, Any],
+    path: str,
+    fuel: str,
+    factors: FactorSet,
+    values: dict[str, Decimal],
+    params: dict[str, dict[str, str]],
+    result: ReportResult,
+) -> None:
+    """The power guideline's rule: too few measured months, the default carbon content."""
+    fallback = factors.carbon_fallback
+    if fallback is None or fuel not in fallback.fuels:
+        return
+    months = _measured_months(r, line, path)
+    measured = "carbon_content_tc_per_gj" in values
+    if not measured or (months is not None and months < fallback.min_measured_months):
+        values["carbon_content_tc_per_gj"] = fallback.value.value
+        params["carbon_content_tc_per_gj"] = _param_doc(
+            fallback.value.value, False, fallback.value.source
+        )
+        if measured:
+            result.warnings.append(
+                f"{path}.carbon_content_tc_per_gj: only {months} month(s) measured, "
+                f"fewer than {fallback.min_measured_months}: the default "
+                f"{fallback.value.value} tC/GJ replaces the measured value"
+            )
+    if months is not None:
+        params["measured_months"] = {"value": str(months), "provenance": "measured"}
+
+
+def _fallback_applies(factors: FactorSet, fuel: str) -> bool:
+    return factors.carbon_fallback is not None and fuel in factors.carbon_fallback.fuels
+
+
+def _measured_months(r: _Reader, line: dict[str, Any], path: str) -> int | None:
+    """How many months of the year had a measured carbon content (power guideline)."""
+    months = line.get("carbon_measured_months")
+    if months is None:
+        return None
+    if type(months) is not int or not 0 <= months <= 12:
+        r.problem(
+            f"{path}.carbon_measured_months",
+            f"must be a whole number of months from 0 to 12, got {months!r}",
+            "必须是 0 至 12 的整数月数",
+        )
+        return None
+    return months
 
 
 def _default(parameter: Parameter | None) -> Decimal:

@@ -1,8 +1,9 @@
 """Compliance (履约): obligations from verified emissions, the position all year, surrender
 (清缴) with the offset cap, and the shortfall's penalty exposure per the scheme's rule.
 
-The obligation of an entity for a period is its verified emissions in whole tonnes (a locked
-report sets it; until the report workflow lands the regulator enters it, with its source).
+The obligation of an entity for a period is its verified emissions in whole tonnes (locking an
+entity's verified reports sets it, see `record_verified`; for an entity whose reports are not
+kept here the regulator enters it, with its source).
 Surrendered units leave the entity for the registry's `surrendered` account, block by block,
 so what was surrendered for a period is always a sum over registry operations.
 """
@@ -10,6 +11,7 @@ so what was surrendered for a period is always a sum over registry operations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -143,32 +145,61 @@ class Compliance:
                 "请注明数据来源（1 至 200 字）",
             )
         with self.engine.begin() as conn:
-            surrendered = sum(self._surrendered(conn, period_id, owner).values())
-            if verified_t < surrendered:
-                raise errors.ObligationLockedError(
-                    f"{owner} already surrendered {surrendered} t for {period_id}",
-                    f"{owner} 已为 {period_id} 清缴 {surrendered} 吨",
-                )
-            values = {"verified_t": verified_t, "source": source, "set_by": by, "set_at": now_us()}
-            updated = conn.execute(
-                compliance_obligations.update()
-                .where(
-                    compliance_obligations.c.period == period_id,
-                    compliance_obligations.c.owner == owner,
-                )
-                .values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    compliance_obligations.insert().values(period=period_id, owner=owner, **values)
-                )
-            auditlog.append(
-                conn,
-                by,
-                "compliance.obligation",
-                f"{period_id}/{owner}",
-                {"verified_t": verified_t, "source": source},
+            self._set_obligation_in(conn, period_id, owner, verified_t, source, by)
+
+    def record_verified(
+        self,
+        conn: sa.Connection,
+        *,
+        owner: str,
+        scheme: str,
+        year: int,
+        direct_tco2: Decimal,
+        total_tco2: Decimal,
+        source: str,
+        by: str,
+    ) -> str | None:
+        """Inside the caller's transaction (a report being locked): set the obligation of
+        the scheme's period for `year` to the verified emissions within the scheme's boundary,
+        in whole tonnes rounded half up. Returns the period, or None when the scheme has no
+        period for that year."""
+        period = self.rules.period_for(scheme, year)
+        if period is None:
+            return None
+        counted = direct_tco2 if self.rules.scheme_of(period).boundary == "direct" else total_tco2
+        verified_t = int(counted.to_integral_value(ROUND_HALF_UP))
+        self._set_obligation_in(conn, period.id, owner, verified_t, source[:200], by)
+        return period.id
+
+    def _set_obligation_in(
+        self, conn: sa.Connection, period_id: str, owner: str, verified_t: int, source: str, by: str
+    ) -> None:
+        surrendered = sum(self._surrendered(conn, period_id, owner).values())
+        if verified_t < surrendered:
+            raise errors.ObligationLockedError(
+                f"{owner} already surrendered {surrendered} t for {period_id}",
+                f"{owner} 已为 {period_id} 清缴 {surrendered} 吨",
             )
+        values = {"verified_t": verified_t, "source": source, "set_by": by, "set_at": now_us()}
+        updated = conn.execute(
+            compliance_obligations.update()
+            .where(
+                compliance_obligations.c.period == period_id,
+                compliance_obligations.c.owner == owner,
+            )
+            .values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(
+                compliance_obligations.insert().values(period=period_id, owner=owner, **values)
+            )
+        auditlog.append(
+            conn,
+            by,
+            "compliance.obligation",
+            f"{period_id}/{owner}",
+            {"verified_t": verified_t, "source": source},
+        )
 
     def periods_of(self, owner: str) -> list[str]:
         """The periods in which `owner` has an obligation, newest first."""

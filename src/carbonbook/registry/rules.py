@@ -73,6 +73,9 @@ class Scheme:
     offset_cap: Decimal  # share of the obligation that offsets may cover
     penalty_rule: str
     source: str
+    # Which emissions a locked report's figure counts: "direct" (the national ETS: direct CO2
+    # only) or "total" (the GB/T total, with net purchased electricity and heat, as pilots do).
+    boundary: str = "direct"
 
     def offset_limit(self, obligation_t: int) -> int:
         """Whole tonnes of offsets allowed against `obligation_t` (rounded down)."""
@@ -136,6 +139,13 @@ class RegistryRules:
                 f"未知的履约周期 {period_id!r}（已知：{known}）",
             )
         return found
+
+    def period_for(self, scheme: str, emissions_year: int) -> Period | None:
+        """The scheme's compliance period for a year's emissions, if one is defined."""
+        for period in self.periods.values():
+            if period.scheme == scheme and period.emissions_year == emissions_year:
+                return period
+        return None
 
     def scheme_of(self, period: Period) -> Scheme:
         return self.schemes[period.scheme]
@@ -275,7 +285,15 @@ def _scheme(e: dict[str, Any], where: str) -> Scheme:
         cap,
         _text(e, "penalty_rule", at),
         _text(e, "source", at),
+        _boundary(e, where, at),
     )
+
+
+def _boundary(e: dict[str, Any], where: str, at: str) -> str:
+    boundary = e.get("boundary", "direct")
+    if boundary not in ("direct", "total"):
+        _bad(where, f"{at}.boundary", '"direct" or "total"')
+    return str(boundary)
 
 
 def _period(e: dict[str, Any], where: str) -> Period:

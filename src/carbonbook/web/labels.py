@@ -81,3 +81,26 @@ OWNER_KINDS = (
 )
 
 TRANSFER_KINDS = (N_("reserved"), N_("released"), N_("settled"))
+
+# Emissions reports: states, history actions and line categories.
+REPORT_WORDS = (
+    N_("draft"),
+    N_("submitted"),
+    N_("returned"),
+    N_("verified"),
+    N_("locked"),
+    N_("create"),
+    N_("edit"),
+    N_("submit"),
+    N_("return"),
+    N_("verify"),
+    N_("lock"),
+    N_("comment"),
+    N_("combustion"),
+    N_("process"),
+    N_("fixed_carbon"),
+    N_("electricity"),
+    N_("heat"),
+    N_("measured"),
+    N_("default"),
+)
