@@ -89,3 +89,46 @@ def test_the_demo_registry_verifies(tmp_path: Path):
     assert json.loads(verified.stdout) == {"ok": True, "problems": []}
     fund = json.loads(invoke("registry", "holdings", "member:fund", *db, "--json").stdout)
     assert {h["asset"]: h["balance_t"] for h in fund} == {"CCER-2024": 4_880, "CEA-2024": 1_000}
+
+
+def test_allocation_compute_approve_issue(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'a.db'}"]
+    inputs = tmp_path / "in.json"
+    inputs.write_text(json.dumps({"ent:steel": {"verified_t": "1000"}}), "utf-8")
+    computed = invoke(
+        "allocation",
+        "compute",
+        "national-industry-2024",
+        "pre",
+        str(inputs),
+        "--by",
+        "li",
+        *db,
+        "--json",
+    )
+    assert computed.exit_code == 0, computed.output
+    run_id = str(json.loads(computed.stdout)["id"])
+    same = invoke("allocation", "approve", run_id, "--by", "li", *db)
+    assert same.exit_code != 0
+    assert "FORBIDDEN" in same.output
+    assert invoke("allocation", "approve", run_id, "--by", "zhang", *db).exit_code == 0
+    issued = invoke("allocation", "issue", run_id, "--by", "zhang", *db, "--json")
+    assert json.loads(issued.stdout)["total_issue_t"] == 700
+    held = invoke("registry", "holdings", "ent:steel", *db, "--json")
+    assert "700" in held.stdout
+
+
+def test_allocation_input_that_is_not_json_is_one_line(tmp_path: Path):
+    inputs = tmp_path / "in.json"
+    inputs.write_text("{oops", "utf-8")
+    r = invoke(
+        "allocation",
+        "compute",
+        "national-industry-2024",
+        "pre",
+        str(inputs),
+        "--database",
+        f"sqlite:///{tmp_path / 'a.db'}",
+    )
+    assert r.exit_code != 0
+    assert "BAD_ALLOCATION_INPUT" in r.output

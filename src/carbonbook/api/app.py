@@ -8,7 +8,16 @@ from fastapi import FastAPI
 from carbonbook import __version__
 from carbonbook.api import errors
 from carbonbook.api.deps import Context
-from carbonbook.api.routes import auth, checkins, ledger, mrv, personal, registry, rewards
+from carbonbook.api.routes import (
+    allocation,
+    auth,
+    checkins,
+    ledger,
+    mrv,
+    personal,
+    registry,
+    rewards,
+)
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import Ledger
 
@@ -40,4 +49,5 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(checkins.router, prefix=API_PREFIX)
     app.include_router(registry.router, prefix=API_PREFIX)
     app.include_router(mrv.router, prefix=API_PREFIX)
+    app.include_router(allocation.router, prefix=API_PREFIX)
     return app

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from carbonbook.api.routes.mrv import reports_of
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import AccountFlags, Batch, Ledger
@@ -27,6 +28,7 @@ from carbonbook.ledger.service import CORE_ASSETS
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.rewards import Rewards, parse_catalogue
 from carbonbook.personal.service import Personal
+from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.service import Registry
 
@@ -34,6 +36,7 @@ DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never us
 
 USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("admin", Role.REGULATOR, "生态环境主管部门 Regulator", "regulator"),
+    ("reviewer", Role.REGULATOR, "主管部门复核人 Second reviewer", "regulator"),
     ("chen", Role.PERSON, "陈女士", "person:chen"),
     ("xu", Role.PERSON, "徐先生", "person:xu"),
     ("steel", Role.ENTERPRISE, "示例钢铁有限公司", "entity:demo-steel"),
@@ -127,16 +130,41 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
 
 
 def _registry_year(ledger: Ledger) -> None:
-    """2024 allowances pre-allocated (70 % of verified emissions), obligations recorded, a
-    fund's CCER and a voluntary cancellation (注销) with its certificate."""
+    """The 2024 compliance year: the steel works is pre-allocated 70 % of its 2023 verified
+    emissions (computed by one regulator, approved by another, issued), files its 2024 report,
+    which the verifier verifies and the regulator locks (its obligation); the true-up waits
+    for approval. The bus group's obligation is entered by hand. A fund's CCER and a voluntary
+    cancellation (注销) with its certificate."""
     registry = Registry(ledger.engine, ledger)
-    compliance = Compliance(registry)
-    for owner, verified_t in (("entity:demo-steel", 94_940), ("entity:demo-bus", 380_000)):
-        compliance.set_obligation(
-            "national-2024", owner, verified_t, source="demo verified report 2024", by="admin"
-        )
+    allocations = Allocations(registry)
+    pre = allocations.compute(
+        "national-industry-2024",
+        "pre",
+        {"entity:demo-steel": {"verified_t": "31900"}},  # 2023 verified, direct (illustrative)
+        by="admin",
+    )
+    allocations.approve(pre.id, by="reviewer")
+    allocations.issue(pre.id, by="reviewer")
+
+    reports = reports_of(ledger.engine, ledger)
+    report = reports.create("entity:demo-steel", STEEL_REPORT_2024, by="steel")
+    reports.submit(report.id, "entity:demo-steel", by="steel")
+    reports.verify(report.id, verifier="verifier:demo", opinion="与能源台账、发票和化验报告一致")
+    reports.lock(report.id, by="admin")
+    coking = {**STEEL_REPORT_2024, "facility": "coking-plant", "year": 2025}
+    coking = {**coking, "process": [], "fixed_carbon_products": []}
+    draft = reports.create("entity:demo-steel", coking, by="steel")
+    reports.submit(draft.id, "entity:demo-steel", by="steel")  # waits for the verifier
+    allocations.compute("national-industry-2024", "final", {"entity:demo-steel": {}}, by="admin")
+
+    Compliance(registry).set_obligation(
+        "national-2024",
+        "entity:demo-bus",
+        380_000,
+        source="pilot-era verified report entered by the regulator",
+        by="admin",
+    )
     for owner, unit, vintage, tonnes in (
-        ("entity:demo-steel", "CEA", 2024, 66_458),  # 70 % of 94,940 t
         ("entity:demo-bus", "CEA", 2024, 400_000),
         ("entity:demo-steel", "CCER", 2024, 6_000),
         ("member:fund", "CCER", 2024, 5_000),
@@ -193,6 +221,57 @@ def _personal_month(engine: sa.Engine) -> None:
 
 
 # The demo's shelf (积分商城): what a city scheme's partners typically offer for points.
+# The steel works' 2024 report: the MRV example of ../shared/examples (tests/mrv/examples).
+STEEL_REPORT_2024: dict[str, Any] = {
+    "format": "carbonbook.mrv.report/1",
+    "entity": {"id": "demo-steel", "name": "示例钢铁有限公司"},
+    "facility": "main-works",
+    "year": 2024,
+    "sector": "steel",
+    "methodology": "gbt-32151.5-2015",
+    "fuel_combustion": [
+        {
+            "fuel": "bituminous_coal",
+            "quantity": "10000",
+            "unit": "t",
+            "ncv_gj_per_unit": "23.204",
+            "carbon_content_tc_per_gj": "0.02618",
+            "oxidation_rate": "0.93",
+        },
+        {
+            "fuel": "natural_gas",
+            "quantity": "100",
+            "unit": "10^4Nm3",
+            "ncv_gj_per_unit": "389.31",
+            "carbon_content_tc_per_gj": "0.01532",
+            "oxidation_rate": "0.99",
+        },
+    ],
+    "process": [
+        {
+            "material": "limestone",
+            "quantity": "50000",
+            "unit": "t",
+            "factor_tco2_per_unit": "0.440",
+        },
+        {"material": "electrode", "quantity": "800", "unit": "t", "factor_tco2_per_unit": "3.663"},
+    ],
+    "fixed_carbon_products": [
+        {
+            "product": "crude_steel",
+            "quantity": "1000000",
+            "unit": "t",
+            "factor_tco2_per_unit": "0.0154",
+        }
+    ],
+    "electricity": {
+        "purchased_mwh": "100000",
+        "exported_mwh": "0",
+        "grid_factor_tco2_per_mwh": "0.5703",
+    },
+    "heat": {"purchased_gj": "50000", "exported_gj": "0", "factor_tco2_per_gj": "0.11"},
+}
+
 REWARDS = """
 [[reward]]
 id = "bike-month-card"

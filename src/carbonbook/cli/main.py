@@ -49,6 +49,7 @@ app.add_typer(mrv.app, name="mrv")
 app.add_typer(personal.app, name="personal")
 app.add_typer(registry.app, name="registry")
 app.add_typer(registry.compliance_app, name="compliance")
+app.add_typer(registry.allocation_app, name="allocation")
 
 
 def _engine(database: str | None) -> sa.Engine:

@@ -6,6 +6,8 @@ These act as the registry itself (an operator at the registry's terminal, record
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,8 @@ from carbonbook.cli.common import DatabaseOption, JsonOption, fail, out, print_j
 from carbonbook.db.engine import make_engine, resolve_url
 from carbonbook.db.migrate import upgrade
 from carbonbook.numbers import fen_to_yuan_text, yuan_text_to_fen
+from carbonbook.registry.allocation import load_plans
+from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.service import Registry
 
@@ -244,3 +248,102 @@ def _show(document: dict[str, Any], as_json: bool) -> None:
     for name, value in document.items():
         if value not in (None, [], ""):
             out.print(f"[bold]{name}[/]: {value}", highlight=False)
+
+
+allocation_app = typer.Typer(
+    help="Allocation (配额分配): plans, runs, approval and issuance.", no_args_is_help=True
+)
+
+
+def _allocations(database: str | None) -> Allocations:
+    return Allocations(_registry(database))
+
+
+@allocation_app.command("plans")
+def allocation_plans(as_json: JsonOption = False) -> None:
+    """The allocation plans (data/registry/allocation.toml) with their sources."""
+    plans = load_plans()
+    if as_json:
+        print_json(
+            {
+                p.id: {"method": p.method, "period": p.period, "source": p.source}
+                for p in plans.values()
+            }
+        )
+        return
+    table = Table(title="Allocation plans")
+    for column in ("id", "method", "period", "asset", "pre share"):
+        table.add_column(column)
+    for p in plans.values():
+        table.add_row(
+            p.id, p.method, p.period, f"{p.unit_type}-{p.vintage}", str(p.pre_allocation_share)
+        )
+    out.print(table)
+
+
+@allocation_app.command("compute")
+def allocation_compute(
+    plan: Annotated[str, typer.Argument(help="A plan id, e.g. national-industry-2024")],
+    phase: Annotated[str, typer.Argument(help="pre or final")],
+    inputs: Annotated[Path, typer.Argument(help="JSON: owner -> the method's inputs")],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute a run from an inputs file; it waits for a second person's approval."""
+    allocations = run(lambda: _allocations(database))
+
+    def go() -> dict[str, Any]:
+        try:
+            entities = json.loads(inputs.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise fail(f"BAD_ALLOCATION_INPUT: {inputs} is not JSON ({exc.msg})") from None
+        if not isinstance(entities, dict):
+            raise fail("BAD_ALLOCATION_INPUT: the file must map owners to their inputs")
+        return allocations.compute(plan, phase, entities, by=by).to_document()
+
+    _show_run(run(go), as_json)
+
+
+@allocation_app.command("approve")
+def allocation_approve(
+    run_id: Annotated[int, typer.Argument()],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a computed run (not by the one who computed it)."""
+    allocations = run(lambda: _allocations(database))
+    _show_run(run(lambda: allocations.approve(run_id, by=by).to_document()), as_json)
+
+
+@allocation_app.command("issue")
+def allocation_issue(
+    run_id: Annotated[int, typer.Argument()],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue an approved run in one transaction (a rerun issues nothing twice)."""
+    allocations = run(lambda: _allocations(database))
+    _show_run(run(lambda: allocations.issue(run_id, by=by).to_document()), as_json)
+
+
+def _show_run(document: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(document)
+        return
+    table = Table(
+        title=f"run {document['id']}: {document['plan']} {document['phase']} ({document['state']})"
+    )
+    for column in ("owner", "allocation t", "pre-allocated t", "to issue t", "excess t"):
+        table.add_column(column)
+    for line in document["lines"]:
+        table.add_row(
+            line["owner"],
+            f"{line['allocation_t']:,}",
+            f"{line['already_t']:,}",
+            f"{line['issue_t']:,}",
+            f"{line['excess_t']:,}",
+        )
+    out.print(table)

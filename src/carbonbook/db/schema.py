@@ -479,3 +479,40 @@ mrv_report_events = sa.Table(
     sa.Column("doc_hash", sa.String(64), nullable=False),
     sa.Column("comment", sa.Text, nullable=True),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Allocation (配额分配): a run computes a plan's allowances for a set of entities in one phase
+# (pre-allocation or final), is approved by a second regulator, then issued in one
+# transaction. A final run issues the true-up: final allowance minus what was pre-allocated.
+# ---------------------------------------------------------------------------------------------
+
+allocation_runs = sa.Table(
+    "allocation_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("plan", sa.String(60), nullable=False),
+    sa.Column("phase", sa.String(10), nullable=False),  # pre | final
+    sa.Column("state", sa.String(10), nullable=False),  # computed | approved | issued | rejected
+    sa.Column("created_by", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("decided_by", sa.String(120), nullable=True),
+    sa.Column("decided_at", Micros, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("issued_at", Micros, nullable=True),
+    sa.Index(None, "plan", "id"),
+)
+
+allocation_lines = sa.Table(
+    "allocation_lines",
+    metadata,
+    sa.Column("run_id", sa.BigInteger, primary_key=True),
+    sa.Column("owner", sa.String(120), primary_key=True),
+    sa.Column("inputs", sa.Text, nullable=False),  # JSON, as given
+    sa.Column("parts", sa.Text, nullable=False),  # JSON lineage of the computation
+    sa.Column("allocation_t", Amount, nullable=False),  # this phase's allowance
+    sa.Column("already_t", Amount, nullable=False),  # pre-allocated before (final phase)
+    sa.Column("issue_t", Amount, nullable=False),  # what issuing the run gives
+    sa.Column("excess_t", Amount, nullable=False),  # pre-allocated beyond the final figure
+    sa.Column("issue_op", sa.BigInteger, nullable=True),
+    sa.Index(None, "owner"),
+)

@@ -103,4 +103,10 @@ REPORT_WORDS = (
     N_("heat"),
     N_("measured"),
     N_("default"),
+    # allocation runs: phases and states
+    N_("pre"),
+    N_("final"),
+    N_("computed"),
+    N_("approved"),
+    N_("issued"),
 )
