@@ -18,6 +18,7 @@ from bench.common import ROOT, git_revision, machine, pg_url, pg_version
 
 SUITES = {
     "ledger": "bench.ledger",
+    "mrv": "bench.mrv",
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
@@ -28,11 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller: a smoke run")
     parser.add_argument("--transfers", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--reports", type=int, default=10_000, help="MRV reports and entities")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:
         args.transfers //= 10
         args.accounts //= 10
+        args.reports //= 10
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     for name in args.only or list(SUITES):
         block = importlib.import_module(SUITES[name]).run(args)

@@ -132,3 +132,16 @@ def test_allocation_input_that_is_not_json_is_one_line(tmp_path: Path):
     )
     assert r.exit_code != 0
     assert "BAD_ALLOCATION_INPUT" in r.output
+
+
+def test_compliance_settle_at_the_deadline(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 's.db'}"]
+    invoke("registry", "issue", "CEA", "2024", "ent:a", "80", "--key", "i", *db)
+    invoke("compliance", "obligation", "national-2024", "ent:a", "100", "--source", "r", *db)
+    settled = invoke("compliance", "settle", "national-2024", *db, "--json")
+    assert settled.exit_code == 0, settled.output
+    assert json.loads(settled.stdout)["surrendered_t"] == 80
+    assert json.loads(settled.stdout)["shortfall_t"] == 20
+    unknown = invoke("compliance", "settle", "mars-2024", *db)
+    assert unknown.exit_code != 0
+    assert "UNKNOWN_UNIT" in unknown.output

@@ -283,3 +283,21 @@ def test_a_pilot_counts_the_gbt_total(reports: Reports, compliance: Compliance) 
     reports.lock(report.id, by="mee")
     assert compliance.position("beijing-2025", STEEL).obligation_t == round(report.total_tco2)
     assert compliance.obligated("national-2025") == []
+
+
+def test_lock_many_locks_in_chunks_and_a_rerun_finishes_the_job(
+    reports: Reports, compliance: Compliance
+) -> None:
+    ids = []
+    for facility in ("a", "b", "c"):
+        document = steel_report()
+        document["facility"] = facility
+        ids.append(_verified(reports, document))
+    draft = reports.create(STEEL, {**steel_report(), "facility": "d"}, by="steel")
+    with pytest.raises(ReportStateError):
+        reports.lock_many([*ids, draft.id], by="mee", chunk=2)
+    # The first chunk (a, b) is locked; the second (c, d) was refused whole.
+    assert [reports.get(i).state for i in ids] == [State.LOCKED, State.LOCKED, State.VERIFIED]
+    assert reports.lock_many(ids, by="mee", chunk=2) == 1
+    # Three facilities of 32,410.51 t: 97,231.53 → 97,232 t.
+    assert compliance.position("national-2024", STEEL).obligation_t == 97_232

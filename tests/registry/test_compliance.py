@@ -169,3 +169,30 @@ def test_scheme_caps_and_rules_come_from_cited_data() -> None:
     assert all(scheme.source for scheme in rules.schemes.values())
     assert all(rule.source for rule in rules.penalty_rules.values())
     assert rules.period("national-2023").deadline.isoformat() == "2024-12-31"
+
+
+def test_the_deadline_settlement_surrenders_what_each_entity_holds(compliance: Compliance) -> None:
+    compliance.set_obligation("national-2024", "ent:a", 100, source="r:a", by="mee")
+    compliance.set_obligation("national-2024", "ent:b", 50, source="r:b", by="mee")
+    _give(compliance, "ent:a", "CEA", 2024, 120)
+    _give(compliance, "ent:b", "CEA", 2024, 30)
+    _give(compliance, "ent:b", "CCER", 2024, 10)  # offsets are the entity's own choice
+    result = compliance.settle("national-2024", by="mee", chunk=1)
+    assert result.to_document() == {
+        "period": "national-2024",
+        "entities": 2,
+        "operations": 2,
+        "surrendered_t": 130,
+        "short_entities": 1,
+        "shortfall_t": 20,
+    }
+    a = compliance.position("national-2024", "ent:a")
+    assert (a.compliant, a.allowances_held_t) == (True, 20)
+    b = compliance.position("national-2024", "ent:b")
+    assert (b.open_t, b.offsets_held_t) == (20, 10)
+    # A rerun surrenders nothing twice; units that arrive later are taken by the next run.
+    assert compliance.settle("national-2024", by="mee").surrendered_t == 0
+    _give(compliance, "ent:b", "CEA", 2024, 25)
+    assert compliance.settle("national-2024", by="mee").surrendered_t == 20
+    assert compliance.position("national-2024", "ent:b").compliant
+    assert compliance.registry.verify() == []

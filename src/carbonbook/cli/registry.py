@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from carbonbook.cli.common import DatabaseOption, JsonOption, fail, out, print_json, run
@@ -205,6 +206,22 @@ def surrender(
         lambda: Compliance(registry).surrender(period, holder, asset, quantity, key=key, by=by)
     )
     _show(op.to_document(), as_json)
+
+
+@compliance_app.command("settle")
+def settle(
+    period: Annotated[str, typer.Argument(help="e.g. national-2024")],
+    by: By = "registry-operator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The deadline run (强制清缴): surrender every entity's eligible allowances up to what is
+    open, then count the shortfalls. A rerun surrenders nothing twice."""
+    registry = run(lambda: _registry(database))
+    with Progress(transient=True, console=out) as progress:
+        progress.add_task(f"settling {period}", total=None)
+        result = run(lambda: Compliance(registry).settle(period, by=by))
+    _show(result.to_document(), as_json)
 
 
 @compliance_app.command("report")

@@ -97,6 +97,28 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the deadline run did."""
+
+    period: str
+    entities: int
+    operations: int
+    surrendered_t: int
+    short_entities: int
+    shortfall_t: int
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "entities": self.entities,
+            "operations": self.operations,
+            "surrendered_t": self.surrendered_t,
+            "short_entities": self.short_entities,
+            "shortfall_t": self.shortfall_t,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ComplianceLine:
     """One entity in the regulator's compliance report for a period."""
 
@@ -280,63 +302,150 @@ class Compliance:
         request = {"asset": asset, "quantity": quantity, "to_owner": None}
 
         def work(conn: sa.Connection) -> Operation:
-            obligation = conn.execute(
-                sa.select(compliance_obligations.c.verified_t)
-                .where(
-                    compliance_obligations.c.period == period_id,
-                    compliance_obligations.c.owner == owner,
-                )
-                .with_for_update()  # concurrent surrenders of one entity queue up here
-            ).scalar()
-            if obligation is None:
-                raise errors.NoObligationError(
-                    f"{owner} has no verified emissions for {period_id}",
-                    f"{owner} 在 {period_id} 没有核查排放量",
-                )
-            done = self._surrendered(conn, period_id, owner)
-            still_open = int(obligation) - sum(done.values())
-            if quantity > still_open:
-                raise errors.OverSurrenderError(
-                    f"{owner} has {max(still_open, 0)} t left to surrender for {period_id}, "
-                    f"{quantity} t offered",
-                    f"{owner} 在 {period_id} 尚需清缴 {max(still_open, 0)} 吨，"
-                    f"提交了 {quantity} 吨",
-                )
-            if role == "offset":
-                limit = scheme.offset_limit(int(obligation))
-                room = limit - done.get("offset", 0)
-                if quantity > room:
-                    share = f"{(scheme.offset_cap * 100).normalize():f} %"
-                    raise errors.OffsetCapExceededError(
-                        f"offsets may cover at most {share} of the obligation ({limit} t); "
-                        f"{done.get('offset', 0)} t already used, {quantity} t offered, "
-                        f"{max(room, 0)} t left",
-                        f"抵销比例不得超过应清缴量的 {share}（{limit} 吨）；已使用 "
-                        f"{done.get('offset', 0)} 吨，本次 {quantity} 吨，剩余 {max(room, 0)} 吨",
-                        limit_t=limit,
-                        room_t=max(room, 0),
-                    )
-            op_id = self.registry.retire_in(
-                conn,
-                kind="surrender",
-                owner=owner,
-                asset=asset,
-                quantity=quantity,
-                key=key,
-                by=by,
-                period=period_id,
-                role=role,
-            )
-            auditlog.append(
-                conn,
-                by,
-                "compliance.surrender",
-                f"{period_id}/{owner}",
-                {"op": op_id, "asset": asset, "quantity": quantity, "role": role},
-            )
+            op_id = self._surrender_in(conn, period, role, owner, asset, quantity, key, by)
             return self.registry.load_op_in(conn, op_id)
 
         return self.registry.run_keyed(owner, key, "surrender", request, work, same_operation)
+
+    def _surrender_in(
+        self,
+        conn: sa.Connection,
+        period: Period,
+        role: str,
+        owner: str,
+        asset: str,
+        quantity: int,
+        key: str,
+        by: str,
+    ) -> int:
+        """Inside the caller's transaction: check the obligation and the cap, then retire."""
+        period_id = period.id
+        scheme = self.rules.scheme_of(period)
+        obligation = conn.execute(
+            sa.select(compliance_obligations.c.verified_t)
+            .where(
+                compliance_obligations.c.period == period_id,
+                compliance_obligations.c.owner == owner,
+            )
+            .with_for_update()  # concurrent surrenders of one entity queue up here
+        ).scalar()
+        if obligation is None:
+            raise errors.NoObligationError(
+                f"{owner} has no verified emissions for {period_id}",
+                f"{owner} 在 {period_id} 没有核查排放量",
+            )
+        done = self._surrendered(conn, period_id, owner)
+        still_open = int(obligation) - sum(done.values())
+        if quantity > still_open:
+            raise errors.OverSurrenderError(
+                f"{owner} has {max(still_open, 0)} t left to surrender for {period_id}, "
+                f"{quantity} t offered",
+                f"{owner} 在 {period_id} 尚需清缴 {max(still_open, 0)} 吨，提交了 {quantity} 吨",
+            )
+        if role == "offset":
+            limit = scheme.offset_limit(int(obligation))
+            room = limit - done.get("offset", 0)
+            if quantity > room:
+                share = f"{(scheme.offset_cap * 100).normalize():f} %"
+                raise errors.OffsetCapExceededError(
+                    f"offsets may cover at most {share} of the obligation ({limit} t); "
+                    f"{done.get('offset', 0)} t already used, {quantity} t offered, "
+                    f"{max(room, 0)} t left",
+                    f"抵销比例不得超过应清缴量的 {share}（{limit} 吨）；已使用 "
+                    f"{done.get('offset', 0)} 吨，本次 {quantity} 吨，剩余 {max(room, 0)} 吨",
+                    limit_t=limit,
+                    room_t=max(room, 0),
+                )
+        op_id = self.registry.retire_in(
+            conn,
+            kind="surrender",
+            owner=owner,
+            asset=asset,
+            quantity=quantity,
+            key=key,
+            by=by,
+            period=period_id,
+            role=role,
+        )
+        auditlog.append(
+            conn,
+            by,
+            "compliance.surrender",
+            f"{period_id}/{owner}",
+            {"op": op_id, "asset": asset, "quantity": quantity, "role": role},
+        )
+        return op_id
+
+    # -- the deadline settlement ------------------------------------------------------------------
+
+    def settle(
+        self,
+        period_id: str,
+        *,
+        by: str,
+        chunk: int = 500,
+        owners: list[str] | None = None,
+    ) -> Settlement:
+        """The deadline run (强制清缴): for every obligated entity with tonnes still open,
+        surrender its eligible allowances, oldest vintage first, up to what is open; then
+        report the shortfalls. Entities go `chunk` to a transaction; each entity's surrender
+        is keyed by period, so a rerun after a crash surrenders nothing twice."""
+        period = self.rules.period(period_id)
+        assets = [
+            self.rules.asset(unit, vintage)
+            for vintage in sorted(period.allowance_vintages)
+            for unit in self.rules.scheme_of(period).allowance_types
+        ]
+        owners = self.obligated(period_id) if owners is None else sorted(owners)
+        surrendered_t = 0
+        operations = 0
+        for start in range(0, len(owners), max(1, chunk)):
+            with self.engine.begin() as conn:
+                for owner in owners[start : start + chunk]:
+                    for asset in assets:
+                        open_t = self._open_in(conn, period_id, owner)
+                        if open_t <= 0:
+                            break
+                        free = self._free_in(conn, owner, asset)
+                        take = min(open_t, free)
+                        if take <= 0:
+                            continue
+                        self._surrender_in(
+                            conn,
+                            period,
+                            "allowance",
+                            owner,
+                            asset,
+                            take,
+                            # unique per entity and progress: a rerun finds nothing open
+                            f"settle:{period_id}:{asset}:{open_t}",
+                            by,
+                        )
+                        surrendered_t += take
+                        operations += 1
+        with self.engine.connect() as conn:
+            still_open = [self._open_in(conn, period_id, owner) for owner in owners]
+        short = [t for t in still_open if t > 0]
+        return Settlement(period_id, len(owners), operations, surrendered_t, len(short), sum(short))
+
+    def _open_in(self, conn: sa.Connection, period_id: str, owner: str) -> int:
+        obligation = conn.execute(
+            sa.select(compliance_obligations.c.verified_t)
+            .where(
+                compliance_obligations.c.period == period_id,
+                compliance_obligations.c.owner == owner,
+            )
+            .with_for_update()  # the entity's own surrenders wait for the settlement
+        ).scalar()
+        if obligation is None:
+            return 0
+        return int(obligation) - sum(self._surrendered(conn, period_id, owner).values())
+
+    def _free_in(self, conn: sa.Connection, owner: str, asset: str) -> int:
+        account = self.registry.ledger.find_account_in(conn, owner, asset)
+        if account is None or account.is_frozen:
+            return 0
+        return account.available
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -374,6 +374,16 @@ def report(
     return [line.to_document() for line in lines]
 
 
+@router.post(
+    "/compliance/{period}/settlement",
+    summary="The deadline run: surrender each entity's eligible allowances (regulator)",
+    tags=["compliance"],
+)
+def settle(period: PeriodId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.REGULATE_REGISTRY)
+    return Compliance(_registry(ctx)).settle(period, by=user.username).to_document()
+
+
 # -- the bridge from grams to tonnes -------------------------------------------------------------
 
 
