@@ -41,7 +41,7 @@ def _documents(n: int) -> list[dict[str, Any]]:
         d["entity"] = {"id": f"e{i:05d}", "name": f"企业 {i}"}
         d["fuel_combustion"][0]["quantity"] = str(rng.randint(1_000, 20_000))
         d["process"][0]["quantity"] = str(rng.randint(10_000, 90_000))
-        d["fixed_carbon_products"][0]["quantity"] = str(rng.randint(100_000, 900_000))
+        d["fixed_carbon_products"][0]["quantity"] = str(rng.randint(100_000, 400_000))
         documents.append(d)
     return documents
 

@@ -131,3 +131,26 @@ def test_an_unknown_scheme_is_refused(world: World):
     assert r.status_code == 422
     assert r.json()["details"]["problems"][0]["field"] == "scheme"
     assert world.client.get("/api/v1/mrv/reports", headers=wang).json() == []
+
+
+def test_what_if_on_a_stored_report_uses_its_schemes_boundary(world: World):
+    wang, _, _ = _people(world)
+    rid = world.client.post(
+        "/api/v1/mrv/reports", json={"document": _document()}, headers=wang
+    ).json()["id"]
+    body = {
+        "report_id": rid,
+        "changes": [{"path": "fuel_combustion[0].quantity", "scale": "0.5"}],
+        "price_fen": 6800,
+    }
+    r = world.client.post("/api/v1/mrv/what-if", json=body, headers=wang)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["boundary"] == "direct"  # the national scheme's
+    # Half the coal: 20,715.09 / 2 = 10,357.545 t less; 32,411 → 22,053 t.
+    assert (doc["obligation_before_t"], doc["obligation_after_t"]) == (32_411, 22_053)
+    assert doc["value_fen"] == (32_411 - 22_053) * 6800
+    bad = {**body, "changes": [{"path": "fuel_combustion[9].quantity", "scale": "0.5"}]}
+    r = world.client.post("/api/v1/mrv/what-if", json=bad, headers=wang)
+    assert r.status_code == 422
+    assert r.json()["details"]["problems"][0]["field"] == "changes[0].path"

@@ -301,3 +301,34 @@ def test_lock_many_locks_in_chunks_and_a_rerun_finishes_the_job(
     assert reports.lock_many(ids, by="mee", chunk=2) == 1
     # Three facilities of 32,410.51 t: 97,231.53 → 97,232 t.
     assert compliance.position("national-2024", STEEL).obligation_t == 97_232
+
+
+def test_net_negative_emissions_owe_nothing(reports: Reports, compliance: Compliance) -> None:
+    # More carbon fixed in products than emitted: the report says so; the obligation is 0.
+    document = steel_report()
+    document["fixed_carbon_products"][0]["quantity"] = "4000000"  # 61,600 t fixed
+    report_id = _verified(reports, document)
+    assert reports.get(report_id).direct_tco2 < 0
+    reports.lock(report_id, by="mee")
+    assert compliance.position("national-2024", STEEL).obligation_t == 0
+
+
+def test_lock_many_sets_obligations_set_wise_like_one_by_one(
+    engine: sa.Engine, compliance: Compliance
+) -> None:
+    from carbonbook.api.routes.mrv import reports_of
+
+    reports = reports_of(engine)
+    compliance.set_obligation("national-2024", "entity:b", 1, source="estimate", by="mee")
+    ids = []
+    for name in ("a", "b", "c"):
+        document = steel_report()
+        document["entity"]["id"] = name
+        report = reports.create(f"entity:{name}", document, by=name)
+        reports.submit(report.id, f"entity:{name}", by=name)
+        reports.verify(report.id, verifier="verifier:cq")
+        ids.append(report.id)
+    assert reports.lock_many(ids, by="mee", chunk=2) == 3
+    for name in ("a", "b", "c"):  # b's estimate is replaced by its locked figure
+        assert compliance.position("national-2024", f"entity:{name}").obligation_t == 32_411
+    assert reports.lock_many(ids, by="mee") == 0

@@ -196,3 +196,28 @@ def test_the_deadline_settlement_surrenders_what_each_entity_holds(compliance: C
     assert compliance.settle("national-2024", by="mee").surrendered_t == 20
     assert compliance.position("national-2024", "ent:b").compliant
     assert compliance.registry.verify() == []
+
+
+def test_beijing_takes_at_least_half_of_its_offsets_from_local_projects(
+    compliance: Compliance,
+) -> None:
+    # Obligation 10,000 t: offsets up to 500 t, of which CCER from elsewhere at most 250 t.
+    compliance.set_obligation("beijing-2025", "ent:bj", 10_000, source="r", by="mee")
+    _give(compliance, "ent:bj", "CCER", 2024, 400)
+    _give(compliance, "ent:bj", "PCER-BJ", 2025, 400)
+    compliance.surrender("beijing-2025", "ent:bj", "CCER-2024", 200, key="c1", by="x")
+    with pytest.raises(errors.LocalOffsetShareError) as refused:
+        compliance.surrender("beijing-2025", "ent:bj", "CCER-2024", 51, key="c2", by="x")
+    assert refused.value.details == {"ceiling_t": 250, "used_t": 200}
+    assert "本地项目须不少于 50 %" in refused.value.message_zh
+    compliance.surrender("beijing-2025", "ent:bj", "CCER-2024", 50, key="c3", by="x")
+    compliance.surrender("beijing-2025", "ent:bj", "PCER-BJ-2025", 250, key="p1", by="x")
+    with pytest.raises(errors.OffsetCapExceededError):  # the 5 % cap still holds
+        compliance.surrender("beijing-2025", "ent:bj", "PCER-BJ-2025", 1, key="p2", by="x")
+    assert compliance.position("beijing-2025", "ent:bj").surrendered_offsets_t == 500
+
+
+def test_the_national_scheme_has_no_local_share(compliance: Compliance) -> None:
+    compliance.set_obligation(PERIOD, "ent:n", 10_000, source="r", by="mee")
+    _give(compliance, "ent:n", "CCER", 2024, 500)
+    compliance.surrender(PERIOD, "ent:n", "CCER-2024", 500, key="n1", by="x")

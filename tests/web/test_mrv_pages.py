@@ -147,3 +147,25 @@ def test_people_do_not_file_reports_and_others_reports_are_hidden(client: TestCl
     assert client.get("/mrv").status_code == 403
     assert client.get("/mrv/new").status_code == 403
     assert client.get("/mrv/reports/1").status_code == 404
+
+
+def test_what_if_on_the_report_page(client: TestClient):
+    log_in(client, "steel")
+    token = csrf_of(client.get("/mrv/new").text)
+    url = client.post("/mrv/new", data={**COAL, "csrf": token}, follow_redirects=False).headers[
+        "location"
+    ]
+    page = client.get(url)
+    assert 'value="fuel_combustion[0].quantity"' in page.text
+    report_id = url.rsplit("/", 1)[1]
+    data = {"csrf": csrf_of(page.text), "path": "fuel_combustion[0].quantity", "percent": "40"}
+    panel = client.post(f"/mrv/what-if/{report_id}", data=data | {"price": "68.00"})
+    # 20,715.09 t of coal → 40 %: 8,286.04 t; the national obligation 20,715 → 8,286 t.
+    assert _cell(panel.text, "whatif-before") == "20,715"
+    assert _cell(panel.text, "whatif-after") == "8,286"
+    assert "12,429 t" in panel.text
+    assert "845172.00" in panel.text  # 12,429 t x 68 yuan
+    bad = client.post(f"/mrv/what-if/{report_id}", data=data | {"percent": "lots"})
+    assert 'data-code="BAD_SCENARIO"' in bad.text
+    nowhere = client.post(f"/mrv/what-if/{report_id}", data=data | {"path": "heat.purchased_gj"})
+    assert 'data-code="INVALID_REPORT"' in nowhere.text

@@ -76,3 +76,25 @@ def test_a_form_without_the_session_token_is_refused(client: TestClient):
         },
     )
     assert r.status_code == 403
+
+
+def test_the_certificate_is_also_a_public_pdf(client: TestClient):
+    log_in(client, "wang")
+    token = csrf_of(client.get("/registry").text)
+    form = {"asset": "CCER-2024", "beneficiary": "某公司", "reason": "年会碳中和", "csrf": token}
+    done = client.post(
+        "/registry/cancel", data=form | {"quantity": "2", "key": "k2"}, follow_redirects=False
+    )
+    where = done.headers["location"]
+    client.cookies.clear()
+    assert f'href="{where}.pdf"' in client.get(where).text
+    pdf = client.get(f"{where}.pdf")
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    body = pdf.content
+    assert body.startswith(b"%PDF-1.")
+    assert body.rstrip().endswith(b"%%EOF")
+    assert b"/STSong-Light" in body  # the standard Chinese CID font: nothing embedded
+    assert body.count(b"/Type /Page\n") + body.count(b"/Type /Page ") >= 1
+    assert client.get(f"{where}.pdf").content == body  # the same certificate, the same bytes
+    assert client.get("/certificates/nope.pdf").status_code == 404

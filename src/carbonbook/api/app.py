@@ -12,6 +12,7 @@ from carbonbook.api.routes import (
     allocation,
     auth,
     checkins,
+    exchange,
     ledger,
     mrv,
     personal,
@@ -50,4 +51,5 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(registry.router, prefix=API_PREFIX)
     app.include_router(mrv.router, prefix=API_PREFIX)
     app.include_router(allocation.router, prefix=API_PREFIX)
+    app.include_router(exchange.router, prefix=API_PREFIX)
     return app

@@ -10,10 +10,12 @@ from fastapi import Depends, Header, Request
 
 from carbonbook.api.errors import ApiError
 from carbonbook.api.ratelimit import RateLimiter
+from carbonbook.exchange.service import Exchange
 from carbonbook.identity.errors import AuthenticationError
 from carbonbook.identity.model import Permission, User
 from carbonbook.identity.service import Identity, Partner
 from carbonbook.ledger import Ledger
+from carbonbook.registry.service import Registry
 
 
 @dataclass
@@ -25,6 +27,15 @@ class Context:
     identity: Identity
     limiter: RateLimiter = field(default_factory=RateLimiter)
     login_per_minute: int = 20
+    _exchange: Exchange | None = None
+
+    @property
+    def exchange(self) -> Exchange:
+        """The application's one exchange: its order books live as long as the app."""
+        if self._exchange is None:
+            registry = Registry(self.engine, self.ledger)
+            self._exchange = Exchange(self.engine, self.ledger, settle=registry.settle_in)
+        return self._exchange
 
 
 def context(request: Request) -> Context:

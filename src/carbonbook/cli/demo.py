@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from carbonbook.api.routes.mrv import reports_of
+from carbonbook.exchange.service import Exchange
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import AccountFlags, Batch, Ledger
@@ -127,6 +128,23 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
                 Batch("exchange", key, legs),
                 [("CEA-2024", bus_cea.id, buyer_cea.id, tonnes)],
             )
+    # The trading hall's practice market (the national rules around the clock) has a book:
+    # the fund lists 300 t, the steel works bids for 1,000 t below it.
+    exchange = Exchange(ledger.engine, ledger, settle=registry.settle_in)
+    for owner, side, price, tonnes in (
+        ("member:fund", "sell", 6_850, 300),
+        ("entity:demo-steel", "buy", 6_750, 1_000),
+    ):
+        exchange.place(
+            owner=owner,
+            market_id="practice",
+            instrument="CEA-2024",
+            side=side,
+            price_fen=price,
+            quantity=tonnes,
+            key=f"demo-{side}",
+            by=owner,
+        )
 
 
 def _registry_year(ledger: Ledger) -> None:

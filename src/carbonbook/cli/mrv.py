@@ -14,6 +14,7 @@ from carbonbook.cli.common import DatabaseOption, JsonOption, out, print_json, r
 from carbonbook.db.engine import make_engine, resolve_url
 from carbonbook.db.migrate import upgrade
 from carbonbook.mrv.errors import InvalidReportError, Problem
+from carbonbook.mrv.excel import from_workbook, to_workbook
 from carbonbook.mrv.model import compute as compute_report
 from carbonbook.mrv.reports import Report, Reports, State
 
@@ -22,7 +23,12 @@ app = typer.Typer(help="Enterprise emissions accounting (碳排放核算).", no_
 
 @app.command("compute")
 def compute(
-    file: Annotated[Path, typer.Argument(help="A carbonbook.mrv.report/1 JSON file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A carbonbook.mrv.report/1 JSON file, or an .xlsx from `mrv template`."
+        ),
+    ],
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -56,6 +62,9 @@ By = Annotated[str, typer.Option("--by", help="Who acts, recorded in the audit l
 
 
 def _read(file: Path) -> dict[str, Any]:
+    """A report from a JSON file, or from an Excel workbook made from `mrv template`."""
+    if file.suffix.lower() == ".xlsx":
+        return from_workbook(file.read_bytes())
     try:
         document: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -79,7 +88,12 @@ def _summary(report: Report) -> dict[str, Any]:
 
 @app.command("file")
 def file_report(
-    file: Annotated[Path, typer.Argument(help="A carbonbook.mrv.report/1 JSON file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A carbonbook.mrv.report/1 JSON file, or an .xlsx from `mrv template`."
+        ),
+    ],
     owner: Annotated[str, typer.Option("--owner", help="The filing entity, e.g. entity:x")],
     by: By,
     scheme: Annotated[str, typer.Option("--scheme", help="national, beijing, ...")] = "national",
@@ -96,6 +110,19 @@ def file_report(
         return reports.submit(report.id, owner, by=by) if submit else report
 
     _show(run(go), as_json)
+
+
+@app.command("template")
+def template(
+    out_file: Annotated[Path, typer.Argument(help="The .xlsx workbook to write.")],
+    source: Annotated[
+        Path | None, typer.Option("--from", help="Fill it from a report (JSON or .xlsx).")
+    ] = None,
+) -> None:
+    """Write the Excel template (填报模板), blank or filled from a report."""
+    document = run(lambda: _read(source)) if source is not None else None
+    out_file.write_bytes(to_workbook(document))
+    out.print(f"wrote {out_file}", highlight=False)
 
 
 @app.command("reports")

@@ -516,3 +516,49 @@ allocation_lines = sa.Table(
     sa.Column("issue_op", sa.BigInteger, nullable=True),
     sa.Index(None, "owner"),
 )
+
+# ---------------------------------------------------------------------------------------------
+# The exchange (交易系统): orders with their reservations, and trades settled on the ledger.
+# ---------------------------------------------------------------------------------------------
+
+exchange_orders = sa.Table(
+    "exchange_orders",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("market", sa.String(20), nullable=False),
+    sa.Column("instrument", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),  # idempotency key, per owner
+    sa.Column("side", sa.String(4), nullable=False),  # buy | sell
+    sa.Column("price_fen", Amount, nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("remaining", Amount, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # live | filled | cancelled | expired
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),  # the reservation's hold
+    sa.Column("reserved", Amount, nullable=False),  # fen (buy) or tonnes (sell) still held
+    sa.Column("placed_by", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # the Shanghai trading day
+    sa.UniqueConstraint("owner", "key"),
+    sa.Index(None, "market", "instrument", "state", "id"),
+)
+
+exchange_trades = sa.Table(
+    "exchange_trades",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("market", sa.String(20), nullable=False),
+    sa.Column("instrument", sa.String(40), nullable=False),
+    sa.Column("buy_order", sa.BigInteger, nullable=False),
+    sa.Column("sell_order", sa.BigInteger, nullable=False),
+    sa.Column("buyer", sa.String(120), nullable=False),
+    sa.Column("seller", sa.String(120), nullable=False),
+    sa.Column("price_fen", Amount, nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("aggressor", sa.String(4), nullable=False),
+    sa.Column("batch_id", sa.BigInteger, nullable=False),  # the ledger batch (DvP)
+    sa.Column("at", Micros, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Index(None, "market", "instrument", "id"),
+    sa.Index(None, "buyer", "day"),
+)

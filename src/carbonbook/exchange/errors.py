@@ -23,3 +23,25 @@ class MalformedEventError(DomainError):
         self.line = line
         self.field = field
         self.details = {"line": line, "field": field}
+
+
+class ExchangeError(DomainError):
+    """A refused order, cancel or request to the live exchange; nothing was changed."""
+
+    code = "EXCHANGE_ERROR"
+    http_status = 422
+
+
+class OrderRefusedError(ExchangeError):
+    """An order that fails a pre-trade check; `code` is the check's (the replay's codes)."""
+
+    http_status = 409
+
+    def __init__(self, code: str, message: str, message_zh: str, **details: object) -> None:
+        super().__init__(message, message_zh, **details)
+        self.code = code  # type: ignore[misc]
+
+
+class UnknownOrderError(ExchangeError):
+    code = "UNKNOWN_ORDER"
+    http_status = 404

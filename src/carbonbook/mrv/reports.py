@@ -135,6 +135,7 @@ class LockedFigure:
 
 
 OnLock = Callable[[sa.Connection, LockedFigure], None]
+OnLockMany = Callable[[sa.Connection, list[LockedFigure]], None]
 
 
 def canonical(document: dict[str, Any]) -> str:
@@ -166,9 +167,16 @@ def _computed(owner: str, document: dict[str, Any]) -> dict[str, Any]:
 class Reports:
     """Facility-year reports and their workflow over one database."""
 
-    def __init__(self, engine: sa.Engine, *, on_lock: OnLock | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        on_lock: OnLock | None = None,
+        on_lock_many: OnLockMany | None = None,
+    ) -> None:
         self.engine = engine
         self.on_lock = on_lock
+        self.on_lock_many = on_lock_many
 
     # -- the enterprise ---------------------------------------------------------------------------
 
@@ -402,11 +410,48 @@ class Reports:
             f"reports:{todo[0].id}..{todo[-1].id}",
             {"reports": {str(r.id): r.doc_hash for r in todo}},
         )
-        if self.on_lock is not None:
+        if self.on_lock_many is not None:
+            self.on_lock_many(conn, self._figures(conn, todo, by))
+        elif self.on_lock is not None:
             entities = {(r.owner, r.scheme, r.year): r for r in todo}
             for report in entities.values():
                 self.on_lock(conn, self._figure(conn, report, by))
         return len(todo)
+
+    @staticmethod
+    def _figures(conn: sa.Connection, reports: list[Report], by: str) -> list[LockedFigure]:
+        """Every touched entity's locked figure, in one read."""
+        wanted = {(r.owner, r.scheme, r.year) for r in reports}
+        rows = conn.execute(
+            sa.select(
+                mrv_reports.c.owner,
+                mrv_reports.c.scheme,
+                mrv_reports.c.year,
+                mrv_reports.c.id,
+                mrv_reports.c.direct_tco2,
+                mrv_reports.c.total_tco2,
+            )
+            .where(
+                mrv_reports.c.owner.in_(sorted({r.owner for r in reports})),
+                mrv_reports.c.state == State.LOCKED.value,
+            )
+            .order_by(mrv_reports.c.id)
+        )
+        sums: dict[tuple[str, str, int], tuple[Decimal, Decimal, list[int]]] = {}
+        for row in rows:
+            key = (row.owner, row.scheme, row.year)
+            if key not in wanted:
+                continue
+            direct, total, ids = sums.get(key, (Decimal(0), Decimal(0), []))
+            sums[key] = (
+                direct + Decimal(row.direct_tco2),
+                total + Decimal(row.total_tco2),
+                [*ids, row.id],
+            )
+        return [
+            LockedFigure(owner, scheme, year, direct, total, tuple(ids), by)
+            for (owner, scheme, year), (direct, total, ids) in sorted(sums.items())
+        ]
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ so what was surrendered for a period is always a sum over registry operations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -189,9 +189,101 @@ class Compliance:
         if period is None:
             return None
         counted = direct_tco2 if self.rules.scheme_of(period).boundary == "direct" else total_tco2
-        verified_t = int(counted.to_integral_value(ROUND_HALF_UP))
+        # Carbon fixed in products can outweigh a small works' emissions: owing less than
+        # nothing is owing nothing.
+        verified_t = max(0, int(counted.to_integral_value(ROUND_HALF_UP)))
         self._set_obligation_in(conn, period.id, owner, verified_t, source[:200], by)
         return period.id
+
+    def record_verified_many(
+        self,
+        conn: sa.Connection,
+        figures: list[tuple[str, str, int, Decimal, Decimal]],
+        *,
+        source: str,
+        by: str,
+    ) -> int:
+        """`record_verified` for many entities at once, set-wise: per period one read of the
+        existing obligations and of what was surrendered, one update, one insert and one
+        audit entry. `figures` are (owner, scheme, year, direct tCO2, total tCO2). Returns
+        the obligations set."""
+        by_period: dict[str, dict[str, int]] = {}
+        for owner, scheme, year, direct, total in figures:
+            period = self.rules.period_for(scheme, year)
+            if period is None:
+                continue
+            counted = direct if self.rules.scheme_of(period).boundary == "direct" else total
+            by_period.setdefault(period.id, {})[owner] = max(
+                0, int(counted.to_integral_value(ROUND_HALF_UP))
+            )
+        for period_id, verified in by_period.items():
+            self._obligations_in(conn, period_id, verified, source[:200], by)
+        return sum(len(v) for v in by_period.values())
+
+    def _obligations_in(
+        self, conn: sa.Connection, period_id: str, verified: dict[str, int], source: str, by: str
+    ) -> None:
+        owners = sorted(verified)
+        done = dict(
+            conn.execute(
+                sa.select(registry_ops.c.from_owner, sa.func.sum(registry_ops.c.quantity))
+                .where(
+                    registry_ops.c.period == period_id,
+                    registry_ops.c.from_owner.in_(owners),
+                    registry_ops.c.kind == "surrender",
+                    registry_ops.c.state == DONE,
+                )
+                .group_by(registry_ops.c.from_owner)
+            ).all()
+        )
+        for owner in owners:
+            if verified[owner] < int(done.get(owner, 0)):
+                raise errors.ObligationLockedError(
+                    f"{owner} already surrendered {done[owner]} t for {period_id}",
+                    f"{owner} 已为 {period_id} 清缴 {done[owner]} 吨",
+                )
+        existing = set(
+            conn.execute(
+                sa.select(compliance_obligations.c.owner).where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner.in_(owners),
+                )
+            ).scalars()
+        )
+        at = now_us()
+        rows = [
+            {"o": o, "verified_t": verified[o], "source": source, "set_by": by, "set_at": at}
+            for o in owners
+        ]
+        if existing:
+            conn.execute(
+                compliance_obligations.update()
+                .where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner == sa.bindparam("o"),
+                )
+                .values(
+                    verified_t=sa.bindparam("verified_t"),
+                    source=sa.bindparam("source"),
+                    set_by=sa.bindparam("set_by"),
+                    set_at=sa.bindparam("set_at"),
+                ),
+                [r for r in rows if r["o"] in existing],
+            )
+        new = [
+            {"period": period_id, "owner": r["o"], **{k: r[k] for k in r if k != "o"}}
+            for r in rows
+            if r["o"] not in existing
+        ]
+        if new:
+            conn.execute(compliance_obligations.insert(), new)
+        auditlog.append(
+            conn,
+            by,
+            "compliance.obligation",
+            f"{period_id}/*",
+            {"verified_t": verified, "source": source},
+        )
 
     def _set_obligation_in(
         self, conn: sa.Connection, period_id: str, owner: str, verified_t: int, source: str, by: str
@@ -356,6 +448,7 @@ class Compliance:
                     limit_t=limit,
                     room_t=max(room, 0),
                 )
+            self._check_local_share(conn, scheme, period_id, owner, asset, quantity, limit)
         op_id = self.registry.retire_in(
             conn,
             kind="surrender",
@@ -375,6 +468,57 @@ class Compliance:
             {"op": op_id, "asset": asset, "quantity": quantity, "role": role},
         )
         return op_id
+
+    def _check_local_share(
+        self,
+        conn: sa.Connection,
+        scheme: Scheme,
+        period_id: str,
+        owner: str,
+        asset: str,
+        quantity: int,
+        limit: int,
+    ) -> None:
+        """Beijing's rule: at least half of the offsets come from local projects, so offsets
+        from elsewhere may fill at most the rest of the cap."""
+        if scheme.local_offset_min_share is None:
+            return
+        unit, _ = self.rules.split_asset(asset)
+        if unit.code in scheme.local_offset_types:
+            return
+        ceiling = _floor_share(limit, 1 - scheme.local_offset_min_share)
+        used = sum(
+            tonnes
+            for used_asset, tonnes in self._surrendered_offsets(conn, period_id, owner).items()
+            if self.rules.split_asset(used_asset)[0].code not in scheme.local_offset_types
+        )
+        if used + quantity > ceiling:
+            share = f"{(scheme.local_offset_min_share * 100).normalize():f} %"
+            local = ", ".join(scheme.local_offset_types)
+            raise errors.LocalOffsetShareError(
+                f"at least {share} of offsets must be local ({local}): offsets from "
+                f"elsewhere may cover {ceiling} t, {used} t used, {quantity} t offered",
+                f"抵销量中本地项目须不少于 {share}（{local}）：外地减排量最多 {ceiling} 吨，"
+                f"已使用 {used} 吨，本次 {quantity} 吨",
+                ceiling_t=ceiling,
+                used_t=used,
+            )
+
+    def _surrendered_offsets(
+        self, conn: sa.Connection, period_id: str, owner: str
+    ) -> dict[str, int]:
+        rows = conn.execute(
+            sa.select(registry_ops.c.asset, sa.func.sum(registry_ops.c.quantity))
+            .where(
+                registry_ops.c.period == period_id,
+                registry_ops.c.from_owner == owner,
+                registry_ops.c.kind == "surrender",
+                registry_ops.c.role == "offset",
+                registry_ops.c.state == DONE,
+            )
+            .group_by(registry_ops.c.asset)
+        )
+        return {str(asset): int(total) for asset, total in rows}
 
     # -- the deadline settlement ------------------------------------------------------------------
 
@@ -401,28 +545,32 @@ class Compliance:
         operations = 0
         for start in range(0, len(owners), max(1, chunk)):
             with self.engine.begin() as conn:
+                done: dict[str, int] = {}
                 for owner in owners[start : start + chunk]:
+                    # The obligation row is locked here: the entity's own surrenders wait.
+                    open_t = self._open_in(conn, period_id, owner)
                     for asset in assets:
-                        open_t = self._open_in(conn, period_id, owner)
-                        if open_t <= 0:
-                            break
-                        free = self._free_in(conn, owner, asset)
-                        take = min(open_t, free)
+                        take = min(open_t, self._free_in(conn, owner, asset))
                         if take <= 0:
                             continue
-                        self._surrender_in(
+                        self.registry.retire_in(
                             conn,
-                            period,
-                            "allowance",
-                            owner,
-                            asset,
-                            take,
+                            kind="surrender",
+                            owner=owner,
+                            asset=asset,
+                            quantity=take,
                             # unique per entity and progress: a rerun finds nothing open
-                            f"settle:{period_id}:{asset}:{open_t}",
-                            by,
+                            key=f"settle:{period_id}:{asset}:{open_t}",
+                            by=by,
+                            period=period_id,
+                            role="allowance",
                         )
+                        open_t -= take
+                        done[owner] = done.get(owner, 0) + take
                         surrendered_t += take
                         operations += 1
+                if done:
+                    auditlog.append(conn, by, "compliance.settle", f"{period_id}/*", done)
         with self.engine.connect() as conn:
             still_open = [self._open_in(conn, period_id, owner) for owner in owners]
         short = [t for t in still_open if t > 0]
@@ -501,6 +649,10 @@ class Compliance:
             period.deadline,
             price_fen,
         )
+
+
+def _floor_share(tonnes: int, share: Decimal) -> int:
+    return int((Decimal(tonnes) * share).to_integral_value(ROUND_FLOOR))
 
 
 def _eligible(scheme: Scheme, period: Period) -> str:

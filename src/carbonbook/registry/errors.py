@@ -78,6 +78,13 @@ class NotEligibleError(RegistryError):
     http_status = 422
 
 
+class LocalOffsetShareError(RegistryError):
+    """Offsets from outside the scheme's region beyond their share (Beijing: >= 50 % local)."""
+
+    code = "LOCAL_OFFSET_SHARE"
+    http_status = 409
+
+
 class OffsetCapExceededError(RegistryError):
     """Offsets (CCER, PCER) beyond the scheme's share of the obligation."""
 

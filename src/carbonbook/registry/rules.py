@@ -76,6 +76,10 @@ class Scheme:
     # Which emissions a locked report's figure counts: "direct" (the national ETS: direct CO2
     # only) or "total" (the GB/T total, with net purchased electricity and heat, as pilots do).
     boundary: str = "direct"
+    # The least share of offsets that must come from local projects, and which unit types
+    # count as local (Beijing: 50 %, its own PCER); None where the scheme has no such rule.
+    local_offset_min_share: Decimal | None = None
+    local_offset_types: tuple[str, ...] = ()
 
     def offset_limit(self, obligation_t: int) -> int:
         """Whole tonnes of offsets allowed against `obligation_t` (rounded down)."""
@@ -286,7 +290,18 @@ def _scheme(e: dict[str, Any], where: str) -> Scheme:
         _text(e, "penalty_rule", at),
         _text(e, "source", at),
         _boundary(e, where, at),
+        _local_share(e, where, at),
+        tuple(e.get("local_offset_types", ())),
     )
+
+
+def _local_share(e: dict[str, Any], where: str, at: str) -> Decimal | None:
+    if "local_offset_min_share" not in e:
+        return None
+    share = _decimal(e, "local_offset_min_share", at)
+    if not Decimal(0) <= share <= Decimal(1):
+        _bad(where, f"{at}.local_offset_min_share", "a share between 0 and 1 written as a string")
+    return share
 
 
 def _boundary(e: dict[str, Any], where: str, at: str) -> str:

@@ -109,4 +109,11 @@ REPORT_WORDS = (
     N_("computed"),
     N_("approved"),
     N_("issued"),
+    # exchange orders
+    N_("buy"),
+    N_("sell"),
+    N_("live"),
+    N_("filled"),
+    N_("cancelled"),
+    N_("expired"),
 )

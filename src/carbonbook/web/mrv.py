@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,9 @@ from carbonbook.mrv.errors import InvalidReportError
 from carbonbook.mrv.factors import factor_set, methodologies
 from carbonbook.mrv.model import FORMAT, compute
 from carbonbook.mrv.reports import ENTITY_PREFIX, Report, State
+from carbonbook.mrv.whatif import what_if
+from carbonbook.numbers import fen_to_yuan_text, yuan_text_to_fen
+from carbonbook.registry.rules import load_rules
 from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
 
 router = APIRouter(include_in_schema=False)
@@ -330,6 +334,80 @@ async def edit(request: Request, report_id: int) -> Response:
     return RedirectResponse(f"/mrv/reports/{report_id}", status_code=303)
 
 
+@router.post("/mrv/what-if/{report_id}", response_class=HTMLResponse, response_model=None)
+async def what_if_panel(request: Request, report_id: int) -> Response:
+    """The report page's what-if: scale one input, see emissions, obligation and value."""
+    ctx = context(request)
+    user = viewer(request, ctx)
+    if user is None:
+        return _to_login(request)
+    form = await request.form()
+    if not csrf_ok(request, str(form.get("csrf", ""))):
+        return error_page(request, 403, CSRF_FAILED)
+    report = _readable(ctx, user, report_id)
+    if report is None:
+        return error_page(request, 404, NO_REPORT)
+    scenario = _scenario(form)
+    if scenario is None:
+        notice = Notice("BAD_SCENARIO", "Give a percentage and a price.", "请填写百分比和价格。")
+        return render(request, "_mrv_whatif.html", user=user, result=None, notice=notice)
+    changes, price_fen = scenario
+    try:
+        result = what_if(report.document, changes).to_document(
+            boundary=load_rules().schemes[report.scheme].boundary, price_fen=price_fen
+        )
+    except DomainError as exc:
+        notice = Notice(exc.code, exc.message, exc.message_zh)
+        return render(request, "_mrv_whatif.html", user=user, result=None, notice=notice)
+    return render(
+        request, "_mrv_whatif.html", user=user, result=result, notice=None, yuan=fen_to_yuan_text
+    )
+
+
+def _readable(ctx: Any, user: User, report_id: int) -> Report | None:
+    try:
+        report = reports_of(ctx.engine).get(report_id)
+    except DomainError:
+        return None
+    return report if may_read(user, report) else None
+
+
+def _scenario(form: FormData) -> tuple[list[dict[str, Any]], int] | None:
+    """One change (a percentage of today's input) and the price in fen, or None."""
+    percent = str(form.get("percent", "")).strip()
+    try:
+        price_fen = yuan_text_to_fen(str(form.get("price", "")).strip() or "68.00")
+    except ValueError:
+        return None
+    if not _is_decimal(percent) or Decimal(percent) < 0 or price_fen < 0:
+        return None
+    scale = Decimal(percent) / 100
+    return [{"path": str(form.get("path", "")), "scale": str(scale)}], price_fen
+
+
+def _is_decimal(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def what_if_paths(document: dict[str, Any]) -> list[str]:
+    """The inputs a scenario may scale: every quantity, purchased power and heat."""
+    paths = [
+        f"{section}[{i}].quantity"
+        for section in ("fuel_combustion", "process", "fixed_carbon_products")
+        for i, _ in enumerate(document.get(section, []))
+    ]
+    for path, section in (
+        ("electricity.purchased_mwh", "electricity"),
+        ("heat.purchased_gj", "heat"),
+    ):
+        if section in document:
+            paths.append(path)
+    return paths
+
+
 @router.post("/mrv/reports/{report_id}/{action}", response_class=HTMLResponse, response_model=None)
 async def act(request: Request, report_id: int, action: str) -> Response:
     """submit (owner), return and verify (verifier), lock (regulator)."""
@@ -429,6 +507,7 @@ def _report_page(
         and not mine
         and report.state is State.SUBMITTED,
         can_lock=user.can(Permission.LOCK_REPORTS) and report.state is State.VERIFIED,
+        what_if_paths=what_if_paths(report.document),
         notice=notice,
         status=status,
     )

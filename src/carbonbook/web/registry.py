@@ -18,6 +18,7 @@ from carbonbook.personal.rewards import SHANGHAI
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.errors import BadQuantityError
 from carbonbook.registry.service import Registry
+from carbonbook.web.certificate_pdf import certificate_pdf
 from carbonbook.web.labels import N_
 from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
 
@@ -106,6 +107,23 @@ def cancel(
         notice = Notice(exc.code, exc.message, exc.message_zh)
         return _page(request, user, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/certificates/{cert.id}", status_code=303)
+
+
+@router.get("/certificates/{cert_id}.pdf", response_model=None)
+def certificate_pdf_file(request: Request, cert_id: str) -> Response:
+    """The same certificate as a PDF (public, like the page)."""
+    ctx = context(request)
+    try:
+        cert = Registry(ctx.engine, ctx.ledger).certificate(cert_id[:32])
+    except DomainError as exc:
+        return error_page(request, 404, Notice(exc.code, exc.message, exc.message_zh))
+    url = str(request.url_for("certificate_page", cert_id=cert.id))
+    body = certificate_pdf(cert, when=_local(cert.created_at), url=url)
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="certificate-{cert.id}.pdf"'},
+    )
 
 
 @router.get("/certificates/{cert_id}", response_class=HTMLResponse, response_model=None)

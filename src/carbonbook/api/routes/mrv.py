@@ -3,7 +3,7 @@ workflow draft → submitted → verified → locked, whose lock sets the compli
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Response
@@ -16,6 +16,7 @@ from carbonbook.ledger import Ledger
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.model import compute
 from carbonbook.mrv.reports import Event, LockedFigure, Report, Reports, State
+from carbonbook.mrv.whatif import what_if
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.rules import load_rules
 from carbonbook.registry.service import Registry
@@ -42,6 +43,20 @@ class CommentIn(BaseModel):
 
 class OpinionIn(BaseModel):
     opinion: str = Field(default="", max_length=2000)
+
+
+class WhatIfIn(BaseModel):
+    report_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    document: dict[str, Any] | None = Field(default=None, description="instead of report_id")
+    changes: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=50,
+        examples=[[{"path": "fuel_combustion[0].quantity", "scale": "0.4"}]],
+    )
+    price_fen: int | None = Field(default=None, ge=0, le=10**9, description="fen per tonne")
+    boundary: Literal["direct", "total"] | None = Field(
+        default=None, description="default: the report's scheme's, else direct"
+    )
 
 
 class ReportOut(BaseModel):
@@ -91,7 +106,16 @@ def reports_of(engine: sa.Engine, ledger: Ledger | None = None) -> Reports:
             by=figure.by,
         )
 
-    return Reports(engine, on_lock=on_lock)
+    def on_lock_many(conn: sa.Connection, figures: list[LockedFigure]) -> None:
+        if figures:
+            compliance.record_verified_many(
+                conn,
+                [(f.owner, f.scheme, f.year, f.direct_tco2, f.total_tco2) for f in figures],
+                source=f"locked mrv reports (batch of {len(figures)}, by {figures[0].by})",
+                by=figures[0].by,
+            )
+
+    return Reports(engine, on_lock=on_lock, on_lock_many=on_lock_many)
 
 
 def check_scheme(scheme: str) -> None:
@@ -134,6 +158,25 @@ def compute_only(document: Document, user: CurrentUser) -> dict[str, Any]:
     A document with problems gets 422 with every problem named by field."""
     del user
     return compute(document).to_document()
+
+
+@router.post("/mrv/what-if", summary="A reduction project's effect on emissions and cost")
+def what_if_route(body: WhatIfIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    """Apply the changes to a stored report (or a document) and compute both; the obligation
+    counts the scheme's boundary, its value is at `price_fen`. Stores nothing."""
+    boundary: str = body.boundary or "direct"
+    if body.report_id is not None:
+        report = _readable(ctx, user, body.report_id)
+        document = report.document
+        if body.boundary is None:
+            boundary = load_rules().schemes[report.scheme].boundary
+    elif body.document is not None:
+        document = body.document
+    else:
+        raise InvalidReportError(
+            [Problem("report_id", "give report_id or document", "请提供 report_id 或 document")]
+        )
+    return what_if(document, body.changes).to_document(boundary=boundary, price_fen=body.price_fen)
 
 
 @router.post("/mrv/reports", status_code=201, response_model=ReportOut, summary="File a draft")

@@ -1,0 +1,111 @@
+"""The exchange over HTTP (交易系统): markets as data, listing orders that reserve and settle on
+the ledger, cancels, the book's depth and the latest trades."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field
+
+from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.exchange.errors import OrderRefusedError
+from carbonbook.exchange.markets import load_markets
+from carbonbook.identity.model import Permission
+from carbonbook.numbers import yuan_text_to_fen
+
+router = APIRouter(tags=["exchange"])
+MarketId = Annotated[str, Path(min_length=1, max_length=20, examples=["national"])]
+Instrument = Annotated[str, Path(min_length=1, max_length=40, examples=["CEA-2024"])]
+
+
+class OrderIn(BaseModel):
+    market: str = Field(min_length=1, max_length=20, examples=["national"])
+    instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
+    side: Literal["buy", "sell"]
+    price: str = Field(
+        min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$", examples=["68.00"]
+    )
+    quantity: int = Field(ge=1, le=10**9, description="whole tonnes")
+    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+
+
+def price_fen(text: str) -> int:
+    try:
+        return yuan_text_to_fen(text)
+    except ValueError:
+        raise OrderRefusedError(
+            "BAD_TICK", f"{text!r} is not a price in yuan", f"{text!r} 不是以元计的价格"
+        ) from None
+
+
+@router.get("/exchange/markets", summary="Markets and their rules (data, with sources)")
+def markets() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": m.id,
+            "name": m.name,
+            "instruments": list(m.instruments),
+            "tick_fen": m.tick_fen,
+            "lot_t": m.lot,
+            "listing_band": str(m.listing_band),
+            "block_band": str(m.block_band),
+            "block_min_t": m.block_min_t,
+            "open_rule": m.open_rule,
+            "resale_same_day": m.resale_same_day,
+            "sessions": [
+                [a.isoformat("minutes"), b.isoformat("minutes") if b else "24:00"]
+                for a, b in m.sessions
+            ],
+            "source": m.source,
+        }
+        for m in load_markets().values()
+    ]
+
+
+@router.post("/exchange/orders", status_code=201, summary="Place a listing order (挂牌)")
+def place(body: OrderIn, user: CurrentUser, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Reserves cash (buy: limit x quantity) or units (sell), matches at once, settles each
+    fill delivery versus payment. A refusal has the replay's code and changes nothing; a
+    retry with the same key returns the first answer (200)."""
+    require(user, Permission.HOLD_UNITS)
+    placed = ctx.exchange.place(
+        owner=user.owner,
+        market_id=body.market,
+        instrument=body.instrument,
+        side=body.side,
+        price_fen=price_fen(body.price),
+        quantity=body.quantity,
+        key=body.key,
+        by=user.username,
+    )
+    if placed.replayed:
+        response.status_code = 200
+    return placed.to_document()
+
+
+@router.delete("/exchange/orders/{order_id}", summary="Cancel a live order of mine")
+def cancel(
+    order_id: Annotated[int, Path(ge=1, le=2**63 - 1)], user: CurrentUser, ctx: Ctx
+) -> dict[str, Any]:
+    require(user, Permission.HOLD_UNITS)
+    return ctx.exchange.cancel(owner=user.owner, order_id=order_id, by=user.username).to_document()
+
+
+@router.get("/exchange/orders", summary="My orders, newest first")
+def my_orders(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
+    return [o.to_document() for o in ctx.exchange.orders(user.owner)]
+
+
+@router.get("/exchange/{market}/{instrument}/depth", summary="The book: five levels a side")
+def depth(market: MarketId, instrument: Instrument, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    del user
+    return ctx.exchange.depth(market, instrument)
+
+
+@router.get("/exchange/{market}/{instrument}/trades", summary="The latest trades")
+def trades(
+    market: MarketId, instrument: Instrument, user: CurrentUser, ctx: Ctx
+) -> list[dict[str, Any]]:
+    del user
+    return [t.to_document() for t in ctx.exchange.trades(market, instrument)]

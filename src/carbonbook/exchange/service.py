@@ -1,0 +1,638 @@
+"""The live exchange (交易系统): listing orders (挂牌) through the pure matching engine, each
+order's cash or units reserved on the ledger, every fill settled delivery versus payment.
+
+One `place` is one database transaction: the pre-trade checks (the replay's codes), the
+reservation (buyer: limit × quantity of cash; seller: the units), the match, and for every
+fill one ledger batch leg set through the exchange's clearing accounts, with the serial
+blocks moving from seller to buyer (`Registry.settle_in`). A fill posts the traded part of
+each side's reservation and reserves what is still open again, so a buyer who traded below
+the limit gets the difference back at once.
+
+The books live in this process, one per instrument, rebuilt from the live orders in the
+database on first use and after any failed transaction (the database is the truth; the book
+is its index). IMPORTANT: one process serves an instrument (the lock is per process);
+several server processes would each need the instrument assigned to one of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from carbonbook import auditlog
+from carbonbook.db.ids import allocate_ids
+from carbonbook.db.schema import exchange_orders, exchange_trades
+from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
+from carbonbook.exchange.markets import SHANGHAI, Market, market
+from carbonbook.ledger import AccountFlags, Batch
+from carbonbook.ledger import TransferRequest as T
+from carbonbook.ledger.service import now_us
+from carbonbook.matching.book import OrderBook
+
+if TYPE_CHECKING:
+    from carbonbook.ledger import Ledger
+    from carbonbook.ledger.model import BatchResult
+    from carbonbook.ledger.service import Account
+    from carbonbook.matching.book import Fill, Side
+
+# Posts a batch and moves registry serial blocks with it (asset, from account, to account,
+# tonnes) in the caller's transaction: `Registry.settle_in`, wired in by the API layer.
+Settle = Callable[
+    [sa.Connection, Batch, list[tuple[str, int, int, int]]], tuple["BatchResult", Any]
+]
+CLEARING = "exchange:clearing"  # the exchange's clearing accounts: nets to zero after a fill
+CASH = "CNY"
+MAX_QTY = 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: int
+    market: str
+    instrument: str
+    owner: str
+    key: str
+    side: str
+    price_fen: int
+    quantity: int
+    remaining: int
+    state: str
+    created_at: int
+
+    @property
+    def filled(self) -> int:
+        return self.quantity - self.remaining
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "market": self.market,
+            "instrument": self.instrument,
+            "owner": self.owner,
+            "key": self.key,
+            "side": self.side,
+            "price_fen": self.price_fen,
+            "quantity": self.quantity,
+            "remaining": self.remaining,
+            "filled": self.filled,
+            "state": self.state,
+            "created_at_us": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: int
+    instrument: str
+    buy_order: int
+    sell_order: int
+    buyer: str
+    seller: str
+    price_fen: int
+    quantity: int
+    at: int
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "instrument": self.instrument,
+            "buy_order": self.buy_order,
+            "sell_order": self.sell_order,
+            "buyer": self.buyer,
+            "seller": self.seller,
+            "price_fen": self.price_fen,
+            "quantity": self.quantity,
+            "at_us": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+    trades: tuple[Trade, ...]
+    replayed: bool = False
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            **self.order.to_document(),
+            "trades": [t.to_document() for t in self.trades],
+            "replayed": self.replayed,
+        }
+
+
+class Exchange:
+    """Listing orders on the ledger. Thread-safe within one process."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        ledger: Ledger,
+        *,
+        settle: Settle,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.settle_batch = settle
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._books: dict[tuple[str, str], OrderBook] = {}
+        self._lock = threading.Lock()
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    def place(
+        self,
+        *,
+        owner: str,
+        market_id: str,
+        instrument: str,
+        side: str,
+        price_fen: int,
+        quantity: int,
+        key: str,
+        by: str,
+    ) -> Placed:
+        """Check, reserve, match and settle one listing order; a retry with the same key
+        returns the first answer and does nothing twice."""
+        rules = market(market_id)
+        with self._lock:
+            found = self._replay(owner, key, market_id, instrument, side, price_fen, quantity)
+            if found is not None:
+                return found
+            self._check(rules, instrument, side, price_fen, quantity)
+            try:
+                with self.engine.begin() as conn:
+                    return self._place_in(
+                        conn, rules, owner, instrument, side, price_fen, quantity, key, by
+                    )
+            except BaseException:
+                self._books.pop((market_id, instrument), None)  # the database is the truth
+                raise
+
+    def cancel(self, *, owner: str, order_id: int, by: str) -> Order:
+        """Withdraw a live order of one's own; its reservation is released."""
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    row = self._cancellable(conn, owner, order_id)
+                    book = self._book(conn, row.market, row.instrument)
+                    if str(order_id) in book:
+                        book.cancel(str(order_id))
+                    self._release(conn, row.id, row.pending_transfer, "cancelled", by)
+                    auditlog.append(conn, by, "exchange.cancel", f"order:{order_id}", {})
+                    return self._order(conn, order_id)
+            except BaseException:
+                self._books.clear()
+                raise
+
+    @staticmethod
+    def _cancellable(conn: sa.Connection, owner: str, order_id: int) -> Any:
+        row = conn.execute(
+            sa.select(exchange_orders).where(exchange_orders.c.id == order_id).with_for_update()
+        ).first()
+        if row is None or row.owner != owner:
+            raise UnknownOrderError(f"no order {order_id}", f"没有编号为 {order_id} 的委托")
+        if row.state != "live":
+            raise OrderRefusedError(
+                "NOT_LIVE",
+                f"order {order_id} is {row.state}: nothing to cancel",
+                f"委托 {order_id} 已{_STATE_ZH.get(row.state, row.state)}，无法撤单",
+            )
+        return row
+
+    def expire(self, market_id: str, *, by: str) -> int:
+        """At the close every live order of the market expires and releases its reservation."""
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    rows = conn.execute(
+                        sa.select(exchange_orders.c.id, exchange_orders.c.pending_transfer)
+                        .where(
+                            exchange_orders.c.market == market_id,
+                            exchange_orders.c.state == "live",
+                        )
+                        .order_by(exchange_orders.c.id)
+                    ).all()
+                    for row in rows:
+                        self._release(conn, row.id, row.pending_transfer, "expired", by)
+                    for key in [k for k in self._books if k[0] == market_id]:
+                        del self._books[key]
+                    return len(rows)
+            except BaseException:
+                self._books.clear()
+                raise
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def orders(self, owner: str, *, limit: int = 100) -> list[Order]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(exchange_orders)
+                .where(exchange_orders.c.owner == owner)
+                .order_by(exchange_orders.c.id.desc())
+                .limit(limit)
+            )
+            return [_order(r) for r in rows]
+
+    def trades(self, market_id: str, instrument: str, *, limit: int = 50) -> list[Trade]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(exchange_trades)
+                .where(
+                    exchange_trades.c.market == market_id,
+                    exchange_trades.c.instrument == instrument,
+                )
+                .order_by(exchange_trades.c.id.desc())
+                .limit(limit)
+            )
+            return [_trade(r) for r in rows]
+
+    def depth(self, market_id: str, instrument: str, levels: int = 5) -> dict[str, Any]:
+        rules = market(market_id)
+        _listed(rules, instrument)
+        with self._lock, self.engine.connect() as conn:
+            book = self._book(conn, market_id, instrument)
+            reference = self._reference(conn, rules, instrument)
+            return {
+                "market": market_id,
+                "instrument": instrument,
+                "reference_fen": reference,
+                "band_fen": list(rules.band(reference)),
+                "bids": [[p * rules.tick_fen, q] for p, q in book.depth("buy", levels)],
+                "asks": [[p * rules.tick_fen, q] for p, q in book.depth("sell", levels)],
+            }
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _check(
+        self, rules: Market, instrument: str, side: str, price_fen: int, quantity: int
+    ) -> None:
+        _listed(rules, instrument)
+        if side not in ("buy", "sell"):
+            raise OrderRefusedError("BAD_SIDE", "side must be buy or sell", "方向须为买入或卖出")
+        if price_fen <= 0 or price_fen % rules.tick_fen:
+            raise OrderRefusedError(
+                "BAD_TICK",
+                f"the price must be a positive multiple of the tick ({rules.tick_fen} fen)",
+                f"价格须为最小变动价位（{rules.tick_fen} 分）的正整数倍",
+            )
+        if not 0 < quantity <= MAX_QTY or quantity % rules.lot:
+            raise OrderRefusedError(
+                "BAD_LOT",
+                f"the quantity must be a positive multiple of {rules.lot} t",
+                f"数量须为 {rules.lot} 吨的正整数倍",
+            )
+        if quantity >= rules.block_min_t:
+            raise OrderRefusedError(
+                "SIZE_LIMIT",
+                f"a listing order must be under {rules.block_min_t:,} t: report a block trade",
+                f"挂牌委托须少于 {rules.block_min_t:,} 吨，请申报大宗协议交易",
+            )
+        if not rules.is_open(self.clock()):
+            raise OrderRefusedError(
+                "MARKET_CLOSED", f"{rules.id} is closed now", f"{rules.id} 当前不在交易时段"
+            )
+
+    def _place_in(
+        self,
+        conn: sa.Connection,
+        rules: Market,
+        owner: str,
+        instrument: str,
+        side: str,
+        price_fen: int,
+        quantity: int,
+        key: str,
+        by: str,
+    ) -> Placed:
+        reference = self._reference(conn, rules, instrument)
+        low, high = rules.band(reference)
+        if not low <= price_fen <= high:
+            raise OrderRefusedError(
+                "PRICE_LIMIT",
+                f"the price must be within {low / 100:.2f}-{high / 100:.2f} yuan "
+                f"(±{rules.listing_band * 100:.0f} % of {reference / 100:.2f})",
+                f"价格须在 {low / 100:.2f}-{high / 100:.2f} 元之间"
+                f"（参考价 {reference / 100:.2f} 元的 ±{rules.listing_band * 100:.0f} %）",
+                low_fen=low,
+                high_fen=high,
+            )
+        day = self._day()
+        asset = CASH if side == "buy" else instrument
+        mine = self.ledger.open_account_in(conn, owner, asset)
+        clearing = self._clearing(conn, asset)
+        need = price_fen * quantity if side == "buy" else quantity
+        free = mine.available
+        if side == "sell" and not rules.resale_same_day:
+            free -= self._bought_today(conn, owner, instrument, day)
+        if need > free:
+            code, zh = (
+                ("INSUFFICIENT_FUNDS", "可用资金不足")
+                if side == "buy"
+                else ("INSUFFICIENT_UNITS", "可卖数量不足（当日买入不可当日卖出）")
+            )
+            raise OrderRefusedError(
+                code,
+                f"{need:,} needed, {max(free, 0):,} available",
+                f"{zh}：需要 {need:,}，可用 {max(free, 0):,}",
+            )
+        book = self._book(conn, rules.id, instrument)  # before the new order is a live row
+        order_id = allocate_ids(conn)
+        reserved = self.ledger.post_in(
+            conn,
+            Batch(
+                "exchange",
+                f"order:{order_id}",
+                [T.reserve(mine.id, clearing.id, asset, need, "order")],
+            ),
+        )
+        conn.execute(
+            exchange_orders.insert().values(
+                id=order_id,
+                market=rules.id,
+                instrument=instrument,
+                owner=owner,
+                key=key,
+                side=side,
+                price_fen=price_fen,
+                quantity=quantity,
+                remaining=quantity,
+                state="live",
+                pending_transfer=reserved.first_transfer_id,
+                reserved=need,
+                placed_by=by,
+                created_at=now_us(),
+                day=day,
+            )
+        )
+        book_side: Side = "buy" if side == "buy" else "sell"
+        result = book.submit(str(order_id), owner, book_side, price_fen // rules.tick_fen, quantity)
+        for gone in result.cancelled:  # self-trade prevention withdrew own resting orders
+            row = self._row(conn, int(gone.order_id))
+            self._release(conn, row.id, row.pending_transfer, "cancelled", by)
+        trades = [self._settle(conn, rules, instrument, fill, day) for fill in result.fills]
+        auditlog.append(
+            conn,
+            by,
+            "exchange.order",
+            f"order:{order_id}",
+            {"instrument": instrument, "side": side, "fills": len(trades)},
+        )
+        return Placed(self._order(conn, order_id), tuple(trades))
+
+    def _settle(
+        self, conn: sa.Connection, rules: Market, instrument: str, fill: Fill, day: str
+    ) -> Trade:
+        """One fill, delivery versus payment: both reservations post the traded part and
+        reserve what is still open again; cash and units cross through the clearing
+        accounts; the serial blocks move from seller to buyer; all in one batch."""
+        price_fen = fill.price_ticks * rules.tick_fen
+        cash = price_fen * fill.qty
+        buy = self._row(conn, int(fill.buy_id))
+        sell = self._row(conn, int(fill.sell_id))
+        buyer_cash = self.ledger.open_account_in(conn, fill.buyer, CASH)
+        seller_cash = self.ledger.open_account_in(conn, fill.seller, CASH)
+        buyer_units = self.ledger.open_account_in(conn, fill.buyer, instrument)
+        seller_units = self.ledger.open_account_in(conn, fill.seller, instrument)
+        clear_cash = self._clearing(conn, CASH)
+        clear_units = self._clearing(conn, instrument)
+        buy_left = buy.remaining - fill.qty
+        sell_left = sell.remaining - fill.qty
+        trade_id = allocate_ids(conn)
+        legs = [T.post_pending(buy.pending_transfer, cash, "trade")]
+        if buy_left:
+            rest = buy.price_fen * buy_left
+            legs.append(T.reserve(buyer_cash.id, clear_cash.id, CASH, rest, "order"))
+        legs.append(T.post_pending(sell.pending_transfer, fill.qty, "trade"))
+        if sell_left:
+            legs.append(T.reserve(seller_units.id, clear_units.id, instrument, sell_left, "order"))
+        legs += [
+            T.move(clear_cash.id, seller_cash.id, CASH, cash, "trade"),
+            T.move(clear_units.id, buyer_units.id, instrument, fill.qty, "trade"),
+        ]
+        result, _ = self.settle_batch(
+            conn,
+            Batch("exchange", f"trade:{trade_id}", legs),
+            [(instrument, seller_units.id, buyer_units.id, fill.qty)],
+        )
+        ids = iter(result.transfer_ids)
+        next(ids)
+        buy_pending = next(ids) if buy_left else None
+        next(ids)
+        sell_pending = next(ids) if sell_left else None
+        self._update(conn, buy.id, buy_left, buy_pending, buy.price_fen * buy_left)
+        self._update(conn, sell.id, sell_left, sell_pending, sell_left)
+        at = now_us()
+        conn.execute(
+            exchange_trades.insert().values(
+                id=trade_id,
+                market=rules.id,
+                instrument=instrument,
+                buy_order=buy.id,
+                sell_order=sell.id,
+                buyer=fill.buyer,
+                seller=fill.seller,
+                price_fen=price_fen,
+                quantity=fill.qty,
+                aggressor=fill.aggressor,
+                batch_id=result.batch_id,
+                at=at,
+                day=day,
+            )
+        )
+        return Trade(
+            trade_id, instrument, buy.id, sell.id, fill.buyer, fill.seller, price_fen, fill.qty, at
+        )
+
+    def _update(
+        self, conn: sa.Connection, order_id: int, left: int, pending: int | None, reserved: int
+    ) -> None:
+        conn.execute(
+            exchange_orders.update()
+            .where(exchange_orders.c.id == order_id)
+            .values(
+                remaining=left,
+                pending_transfer=pending,
+                reserved=reserved,
+                state="live" if left else "filled",
+            )
+        )
+
+    def _release(
+        self, conn: sa.Connection, order_id: int, pending: int | None, state: str, by: str
+    ) -> None:
+        if pending is not None:
+            self.ledger.post_in(
+                conn,
+                Batch("exchange", f"{state}:{order_id}", [T.void_pending(pending, state)]),
+            )
+        conn.execute(
+            exchange_orders.update()
+            .where(exchange_orders.c.id == order_id)
+            .values(state=state, pending_transfer=None, reserved=0)
+        )
+        del by
+
+    def _book(self, conn: sa.Connection, market_id: str, instrument: str) -> OrderBook:
+        key = (market_id, instrument)
+        book = self._books.get(key)
+        if book is None:
+            rules = market(market_id)
+            book = OrderBook()
+            rows = conn.execute(
+                sa.select(exchange_orders)
+                .where(
+                    exchange_orders.c.market == market_id,
+                    exchange_orders.c.instrument == instrument,
+                    exchange_orders.c.state == "live",
+                )
+                .order_by(exchange_orders.c.id)  # time priority: ids increase
+            )
+            for row in rows:
+                book.submit(
+                    str(row.id), row.owner, row.side, row.price_fen // rules.tick_fen, row.remaining
+                )
+            self._books[key] = book
+        return book
+
+    def _reference(self, conn: sa.Connection, rules: Market, instrument: str) -> int:
+        """The previous trading day's volume-weighted close, else the market's reference."""
+        today = self._day()
+        last_day = conn.execute(
+            sa.select(sa.func.max(exchange_trades.c.day)).where(
+                exchange_trades.c.market == rules.id,
+                exchange_trades.c.instrument == instrument,
+                exchange_trades.c.day < today,
+            )
+        ).scalar()
+        if last_day is None:
+            return rules.reference_fen
+        turnover, volume = conn.execute(
+            sa.select(
+                sa.func.sum(exchange_trades.c.price_fen * exchange_trades.c.quantity),
+                sa.func.sum(exchange_trades.c.quantity),
+            ).where(
+                exchange_trades.c.market == rules.id,
+                exchange_trades.c.instrument == instrument,
+                exchange_trades.c.day == last_day,
+            )
+        ).one()
+        vwap = (int(turnover) * 2 + int(volume)) // (2 * int(volume))  # half up, in fen
+        return vwap - vwap % rules.tick_fen
+
+    def _bought_today(self, conn: sa.Connection, owner: str, instrument: str, day: str) -> int:
+        """Units bought today that are still held count against same-day resale (T+1)."""
+        return int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(exchange_trades.c.quantity), 0)).where(
+                    exchange_trades.c.buyer == owner,
+                    exchange_trades.c.instrument == instrument,
+                    exchange_trades.c.day == day,
+                )
+            ).scalar_one()
+        )
+
+    def _clearing(self, conn: sa.Connection, asset: str) -> Account:
+        return self.ledger.open_account_in(conn, CLEARING, asset, "clearing", AccountFlags.NONE)
+
+    def _day(self) -> str:
+        return self.clock().astimezone(SHANGHAI).date().isoformat()
+
+    def _replay(
+        self,
+        owner: str,
+        key: str,
+        market_id: str,
+        instrument: str,
+        side: str,
+        price_fen: int,
+        quantity: int,
+    ) -> Placed | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(exchange_orders).where(
+                    exchange_orders.c.owner == owner, exchange_orders.c.key == key
+                )
+            ).first()
+            if row is None:
+                return None
+            same = (row.market, row.instrument, row.side, row.price_fen, row.quantity) == (
+                market_id,
+                instrument,
+                side,
+                price_fen,
+                quantity,
+            )
+            if not same:
+                raise OrderRefusedError(
+                    "KEY_REUSED",
+                    f"key {key!r} was used for order {row.id} with other terms",
+                    f"幂等键 {key!r} 已用于条件不同的委托 {row.id}",
+                )
+            trades = conn.execute(
+                sa.select(exchange_trades)
+                .where(
+                    sa.or_(
+                        exchange_trades.c.buy_order == row.id,
+                        exchange_trades.c.sell_order == row.id,
+                    )
+                )
+                .order_by(exchange_trades.c.id)
+            )
+            return Placed(_order(row), tuple(_trade(t) for t in trades), replayed=True)
+
+    @staticmethod
+    def _row(conn: sa.Connection, order_id: int) -> Any:
+        return conn.execute(
+            sa.select(exchange_orders).where(exchange_orders.c.id == order_id)
+        ).one()
+
+    def _order(self, conn: sa.Connection, order_id: int) -> Order:
+        return _order(self._row(conn, order_id))
+
+
+def _listed(rules: Market, instrument: str) -> None:
+    if instrument not in rules.instruments:
+        raise OrderRefusedError(
+            "UNKNOWN_INSTRUMENT",
+            f"{instrument} is not listed on {rules.id} ({', '.join(rules.instruments)})",
+            f"{instrument} 未在 {rules.id} 挂牌交易",
+        )
+
+
+_STATE_ZH = {"filled": "全部成交", "cancelled": "撤单", "expired": "过期"}
+
+
+def _order(row: Any) -> Order:
+    return Order(
+        row.id,
+        row.market,
+        row.instrument,
+        row.owner,
+        row.key,
+        row.side,
+        row.price_fen,
+        row.quantity,
+        row.remaining,
+        row.state,
+        row.created_at,
+    )
+
+
+def _trade(row: Any) -> Trade:
+    return Trade(
+        row.id,
+        row.instrument,
+        row.buy_order,
+        row.sell_order,
+        row.buyer,
+        row.seller,
+        row.price_fen,
+        row.quantity,
+        row.at,
+    )

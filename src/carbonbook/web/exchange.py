@@ -1,0 +1,139 @@
+"""The trading hall (交易大厅): the book's depth, the latest trades, placing and cancelling
+listing orders, my orders. Every order goes through the same `Exchange` as the API."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from carbonbook.api.deps import context
+from carbonbook.api.routes.exchange import price_fen
+from carbonbook.errors import DomainError
+from carbonbook.exchange.markets import load_markets
+from carbonbook.identity.model import Permission, User
+from carbonbook.numbers import fen_to_yuan_text
+from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
+
+router = APIRouter(include_in_schema=False)
+
+TRADERS_ONLY = Notice(
+    "FORBIDDEN",
+    "Only an enterprise or an exchange member trades.",
+    "只有控排企业或交易会员可以交易。",
+)
+
+
+def _trader(request: Request) -> User | Response:
+    user = viewer(request, context(request))
+    if user is None:
+        return _to_login(request)
+    if not user.can(Permission.HOLD_UNITS):
+        return error_page(request, 403, TRADERS_ONLY)
+    return user
+
+
+@router.get("/exchange", response_class=HTMLResponse, response_model=None)
+def hall(request: Request, market: str = "", instrument: str = "") -> Response:
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    return _page(request, found, market, instrument)
+
+
+@router.post("/exchange/orders", response_class=HTMLResponse, response_model=None)
+def place(
+    request: Request,
+    market: Annotated[str, Form(max_length=20)] = "",
+    instrument: Annotated[str, Form(max_length=40)] = "",
+    side: Annotated[str, Form(max_length=4)] = "",
+    price: Annotated[str, Form(max_length=16)] = "",
+    quantity: Annotated[str, Form(max_length=12)] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Place with the key the page was rendered with: a double click places once."""
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    user = found
+    try:
+        qty = int(quantity) if quantity.strip().isdigit() else 0
+        context(request).exchange.place(
+            owner=user.owner,
+            market_id=market,
+            instrument=instrument,
+            side=side,
+            price_fen=price_fen(price.strip()),
+            quantity=qty,
+            key=key,
+            by=user.username,
+        )
+    except DomainError as exc:
+        notice = Notice(exc.code, exc.message, exc.message_zh)
+        return _page(request, user, market, instrument, notice=notice, status=exc.http_status)
+    return RedirectResponse(f"/exchange?market={market}&instrument={instrument}", status_code=303)
+
+
+@router.post("/exchange/orders/{order_id}/cancel", response_class=HTMLResponse, response_model=None)
+def cancel(
+    request: Request, order_id: int, csrf: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    try:
+        order = context(request).exchange.cancel(
+            owner=found.owner, order_id=order_id, by=found.username
+        )
+    except DomainError as exc:
+        notice = Notice(exc.code, exc.message, exc.message_zh)
+        return _page(request, found, "", "", notice=notice, status=exc.http_status)
+    return RedirectResponse(
+        f"/exchange?market={order.market}&instrument={order.instrument}", status_code=303
+    )
+
+
+def _page(
+    request: Request,
+    user: User,
+    market_id: str,
+    instrument: str,
+    *,
+    notice: Notice | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    exchange = context(request).exchange
+    markets = load_markets()
+    if market_id not in markets:
+        now = exchange.clock()
+        market_id = next((m.id for m in markets.values() if m.is_open(now)), "national")
+    rules = markets[market_id]
+    if instrument not in rules.instruments:
+        instrument = rules.instruments[0]
+    depth = exchange.depth(market_id, instrument)
+    return render(
+        request,
+        "exchange.html",
+        user=user,
+        markets=markets,
+        market=rules,
+        instrument=instrument,
+        is_open=rules.is_open(exchange.clock()),
+        asks=list(reversed(depth["asks"])),
+        bids=depth["bids"],
+        reference=depth["reference_fen"],
+        band=depth["band_fen"],
+        trades=exchange.trades(market_id, instrument, limit=20),
+        orders=exchange.orders(user.owner, limit=30),
+        key=secrets.token_urlsafe(12),
+        yuan=fen_to_yuan_text,
+        notice=notice,
+        status=status,
+    )
