@@ -91,3 +91,66 @@ def test_a_person_cannot_trade(world: World):
         headers=world.token("chen"),
     )
     assert r.status_code == 403
+
+
+def test_a_block_trade_on_the_practice_market(world: World):
+    bus, fund = _members(world)
+    Registry(world.ledger.engine, world.ledger).issue(
+        unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=100_000, key="b", by="mee"
+    )
+    bank = world.ledger.find_account("bank:settlement", "CNY", "issuer")
+    account = world.ledger.find_account("member:fund", "CNY")
+    assert bank is not None
+    assert account is not None
+    world.ledger.post(
+        Batch("bank", "d2", [T.move(bank.id, account.id, "CNY", 700_000_000, "deposit")])
+    )
+    body = {
+        "market": "practice",
+        "instrument": "CEA-2024",
+        "side": "sell",
+        "counterparty": "member:fund",
+        "price": "66.00",
+        "quantity": 100_000,
+        "key": "blk",
+    }
+    r = world.client.post("/api/v1/exchange/blocks", json=body, headers=bus)
+    assert r.status_code == 201, r.text
+    block_id = r.json()["id"]
+    assert [
+        b["state"] for b in world.client.get("/api/v1/exchange/blocks", headers=fund).json()
+    ] == ["reported"]
+    done = world.client.post(f"/api/v1/exchange/blocks/{block_id}/confirm", headers=fund)
+    assert done.json()["state"] == "settled", done.text
+    small = world.client.post(
+        "/api/v1/exchange/blocks", json={**body, "quantity": 10, "key": "small"}, headers=bus
+    )
+    assert small.json()["code"] == "SIZE_LIMIT"
+
+
+def test_market_data_daily_and_the_live_feed(world: World):
+    bus, fund = _members(world)
+    world.client.post(
+        "/api/v1/exchange/orders",
+        json=_order(side="sell", price="68.00", quantity=100, key="s1"),
+        headers=bus,
+    )
+    world.client.post(
+        "/api/v1/exchange/orders",
+        json=_order(side="buy", price="68.00", quantity=30, key="b1"),
+        headers=fund,
+    )
+    stats = world.client.get("/api/v1/market-data/practice/CEA-2024/daily").json()
+    (day,) = stats["days"]
+    assert (day["open_fen"], day["close_fen"], day["deals"], day["listings"]) == (6800, 6800, 1, 2)
+    assert stats["cumulative"]["volume_t"] == {"listing": 30, "block": 0}
+    with world.client.stream(
+        "GET", "/api/v1/market-data/practice/CEA-2024/stream?max_seconds=1"
+    ) as feed:
+        text = "".join(feed.iter_text())
+    assert "event: trade" in text
+    assert '"quantity": 30' in text
+    assert "event: book" in text
+    assert '"asks": [[6800, 70]]' in text
+    unknown = world.client.get("/api/v1/market-data/practice/CEA-2031/daily")
+    assert unknown.json()["code"] == "UNKNOWN_INSTRUMENT"

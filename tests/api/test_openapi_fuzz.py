@@ -47,6 +47,8 @@ def test_every_operation_answers_without_server_errors(api_schema):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 8
     for operation in operations:
+        if operation.path.endswith("/stream"):
+            continue  # a live feed that runs for minutes: tests/api/test_exchange_api.py reads it
 
         @given(case=operation.as_strategy())
         @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))

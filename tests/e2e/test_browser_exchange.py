@@ -53,6 +53,9 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     assert seller.locator("#depth tr.ask td").first.inner_text() == "68.00"
     assert seller.locator("#my-orders tr[data-state=live]").count() == 1
 
+    # The seller's hall is live: the buyer's trade arrives by server-sent events.
+    seller.locator("#depth[data-live=true]").wait_for()
+
     buyer = _log_in(browser, live_site.base, "fund")
     buyer.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-2024")
     buyer.select_option("#side", "buy")
@@ -62,6 +65,8 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     buyer.wait_for_url(re.compile(r".*/exchange\?market=practice.*"))
     assert buyer.locator("#my-orders tr[data-state=filled]").count() == 1
     assert "68.00" in buyer.locator("#trades tbody tr").first.inner_text()
+    seller.locator("#trades tr.live-trade").wait_for()
+    assert seller.locator("#depth tr.ask").count() == 0  # the listing is gone from the book
     # A price too far from the reference is refused with the reason in both languages.
     buyer.fill("#price", "99.00")
     buyer.fill("#quantity", "1")

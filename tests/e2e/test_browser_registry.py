@@ -48,6 +48,9 @@ def test_a_surrender_over_the_offset_cap_is_refused_with_the_reason(browser, liv
     page.wait_for_url(re.compile(r".*/registry$"))
     section = page.locator("section[data-period='national-2023']")
     assert section.locator(".obligation").inner_text() == "1,000 t"
+    # The position chart is drawn by the vendored ECharts: one period, three series.
+    page.locator("#compliance-chart[data-rendered=true]").wait_for()
+    assert page.locator("#compliance-chart").get_attribute("data-entities") == "1"
     assert section.locator(".offsets").inner_text() == "0 / 50 t"
 
     section.locator("select[name=asset]").select_option("CCER-2024")

@@ -258,3 +258,92 @@ def test_a_random_session_keeps_every_invariant(exchange: Exchange, seed: int):
         assert sum(_balance(exchange, o, "CEA-2024")[0] for o in owners) == units_total
     assert refusals <= {"INSUFFICIENT_FUNDS", "INSUFFICIENT_UNITS"}
     assert registry.verify() == []
+
+
+AFTERNOON = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai: the block session
+
+
+def _big(exchange: Exchange) -> None:
+    Registry(exchange.engine, exchange.ledger).issue(
+        unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=200_000, key="big", by="mee"
+    )
+    bank = exchange.ledger.find_account("bank:settlement", "CNY", "issuer")
+    fund = exchange.ledger.find_account("member:fund", "CNY")
+    assert bank is not None
+    assert fund is not None
+    exchange.ledger.post(
+        Batch("bank", "big", [T.move(bank.id, fund.id, "CNY", 800_000_000, "deposit")])
+    )
+
+
+def block(x: Exchange, owner: str, side: str, other: str, price: int, qty: int, key: str):
+    return x.report_block(
+        owner=owner,
+        market_id="national",
+        instrument="CEA-2024",
+        side=side,
+        counterparty=other,
+        price_fen=price,
+        quantity=qty,
+        key=key,
+        by=owner,
+    )
+
+
+def test_a_block_trade_reported_by_the_seller_settles_when_the_buyer_confirms(
+    exchange: Exchange, clock: Clock
+):
+    clock.now = AFTERNOON
+    _big(exchange)
+    reported = block(exchange, "ent:bus", "sell", "member:fund", 6_500, 100_000, "blk1")
+    assert reported.state == "reported"
+    assert _balance(exchange, "ent:bus", "CEA-2024") == (205_000, 100_000)  # units reserved
+    with pytest.raises(UnknownOrderError):  # the reporter does not confirm its own report
+        exchange.confirm_block(owner="ent:bus", block_id=reported.id, by="bus")
+    settled = exchange.confirm_block(owner="member:fund", block_id=reported.id, by="fund")
+    assert settled.state == "settled"
+    assert _balance(exchange, "member:fund", "CEA-2024") == (100_000, 0)
+    assert _balance(exchange, "ent:bus", "CNY") == (650_000_000, 0)
+    assert _balance(exchange, "member:fund", "CNY") == (810_000_000 - 650_000_000, 0)
+    # A block trade does not move the next day's listing band (online trades do).
+    clock.now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    assert exchange.depth("national", "CEA-2024")["reference_fen"] == 6_800
+    assert Registry(exchange.engine).verify() == []
+
+
+def test_a_block_trade_reported_by_the_buyer_and_then_rejected_releases_the_cash(
+    exchange: Exchange, clock: Clock
+):
+    clock.now = AFTERNOON
+    _big(exchange)
+    reported = block(exchange, "member:fund", "buy", "ent:bus", 7_000, 100_000, "blk1")
+    assert _balance(exchange, "member:fund", "CNY") == (810_000_000, 700_000_000)
+    again = block(exchange, "member:fund", "buy", "ent:bus", 7_000, 100_000, "blk1")
+    assert again.id == reported.id  # a retry reports once
+    rejected = exchange.decline_block(owner="ent:bus", block_id=reported.id, by="bus")
+    assert rejected.state == "rejected"
+    assert _balance(exchange, "member:fund", "CNY") == (810_000_000, 0)
+    with pytest.raises(OrderRefusedError) as late:
+        exchange.confirm_block(owner="ent:bus", block_id=reported.id, by="bus")
+    assert late.value.code == "NOT_PENDING"
+
+
+@pytest.mark.parametrize(
+    ("qty", "price", "when", "code"),
+    [
+        (99_999, 6_800, AFTERNOON, "SIZE_LIMIT"),
+        (100_000, 9_000, AFTERNOON, "PRICE_LIMIT"),  # above 68.00 + 30 %
+        (100_000, 6_800, OPEN, "MARKET_CLOSED"),  # 10:00: the block session is 13:00-15:00
+        (300_000, 6_800, AFTERNOON, "INSUFFICIENT_UNITS"),
+    ],
+)
+def test_block_reports_are_checked(
+    exchange: Exchange, clock: Clock, qty: int, price: int, when: datetime, code: str
+):
+    clock.now = when
+    _big(exchange)
+    with pytest.raises(OrderRefusedError) as refused:
+        block(exchange, "ent:bus", "sell", "member:fund", price, qty, "k")
+    assert refused.value.code == code
+    assert exchange.blocks("ent:bus") == []
+    assert _balance(exchange, "ent:bus", "CEA-2024") == (205_000, 0)

@@ -332,3 +332,16 @@ def test_lock_many_sets_obligations_set_wise_like_one_by_one(
     for name in ("a", "b", "c"):  # b's estimate is replaced by its locked figure
         assert compliance.position("national-2024", f"entity:{name}").obligation_t == 32_411
     assert reports.lock_many(ids, by="mee") == 0
+
+
+def test_a_year_on_year_jump_is_flagged_for_the_verifier(reports: Reports) -> None:
+    earlier = steel_report()
+    earlier["year"] = 2023
+    reports.create(STEEL, earlier, by="steel")
+    jumped = steel_report()
+    jumped["fuel_combustion"][0]["quantity"] = "30000"  # three times the coal
+    report = reports.create(STEEL, jumped, by="steel")
+    assert any("against 2023" in w for w in report.result["warnings"])
+    steady = steel_report()
+    steady["facility"] = "other"
+    assert reports.create(STEEL, steady, by="steel").result["warnings"] == []

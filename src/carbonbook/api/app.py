@@ -14,6 +14,7 @@ from carbonbook.api.routes import (
     checkins,
     exchange,
     ledger,
+    market_data,
     mrv,
     personal,
     registry,
@@ -52,4 +53,5 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(mrv.router, prefix=API_PREFIX)
     app.include_router(allocation.router, prefix=API_PREFIX)
     app.include_router(exchange.router, prefix=API_PREFIX)
+    app.include_router(market_data.router, prefix=API_PREFIX)
     return app

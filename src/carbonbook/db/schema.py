@@ -556,9 +556,35 @@ exchange_trades = sa.Table(
     sa.Column("price_fen", Amount, nullable=False),
     sa.Column("quantity", Amount, nullable=False),
     sa.Column("aggressor", sa.String(4), nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False, server_default="listing"),  # listing | block
     sa.Column("batch_id", sa.BigInteger, nullable=False),  # the ledger batch (DvP)
     sa.Column("at", Micros, nullable=False),
     sa.Column("day", sa.String(10), nullable=False),
     sa.Index(None, "market", "instrument", "id"),
     sa.Index(None, "buyer", "day"),
+)
+
+# Block agreement trades (大宗协议): reported by one party with its side reserved, confirmed by
+# the counterparty (its side reserved and both settled in one batch), or rejected/withdrawn.
+exchange_blocks = sa.Table(
+    "exchange_blocks",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("market", sa.String(20), nullable=False),
+    sa.Column("instrument", sa.String(40), nullable=False),
+    sa.Column("seller", sa.String(120), nullable=False),
+    sa.Column("buyer", sa.String(120), nullable=False),
+    sa.Column("reporter", sa.String(120), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("price_fen", Amount, nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # reported | settled | rejected | withdrawn
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),  # the reporter's reservation
+    sa.Column("trade_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("decided_at", Micros, nullable=True),
+    sa.Column("decided_by", sa.String(120), nullable=True),
+    sa.UniqueConstraint("reporter", "key"),
+    sa.Index(None, "buyer", "state"),
+    sa.Index(None, "seller", "state"),
 )

@@ -40,23 +40,26 @@ class Market:
     resale_same_day: bool
     individuals: bool
     sessions: tuple[tuple[time, time | None], ...]  # None: until midnight
+    block_sessions: tuple[tuple[time, time | None], ...]
     weekends: bool
     fee_rate: Decimal
     reference_fen: int
     source: str
 
-    def is_open(self, moment: datetime) -> bool:
+    def is_open(self, moment: datetime, *, block: bool = False) -> bool:
         local = moment.astimezone(SHANGHAI)
         if local.weekday() >= 5 and not self.weekends:
             return False
         now = local.time()
-        return any(start <= now and (end is None or now < end) for start, end in self.sessions)
+        sessions = self.block_sessions if block else self.sessions
+        return any(start <= now and (end is None or now < end) for start, end in sessions)
 
-    def band(self, reference_fen: int) -> tuple[int, int]:
-        """The listing price band around the reference, in fen, inside ticks."""
+    def band(self, reference_fen: int, *, block: bool = False) -> tuple[int, int]:
+        """The price band around the reference (listing or block), in fen, inside ticks."""
         ref = Decimal(reference_fen)
-        low = (ref * (1 - self.listing_band) / self.tick_fen).to_integral_value(ROUND_CEILING)
-        high = (ref * (1 + self.listing_band) / self.tick_fen).to_integral_value(ROUND_FLOOR)
+        share = self.block_band if block else self.listing_band
+        low = (ref * (1 - share) / self.tick_fen).to_integral_value(ROUND_CEILING)
+        high = (ref * (1 + share) / self.tick_fen).to_integral_value(ROUND_FLOOR)
         return int(low) * self.tick_fen, int(high) * self.tick_fen
 
 
@@ -100,6 +103,9 @@ def _clock(text: str) -> time | None:
 
 def _market(e: dict[str, Any]) -> Market:
     sessions = tuple((time.fromisoformat(a), _clock(b)) for a, b in e["sessions"])
+    blocks = tuple(
+        (time.fromisoformat(a), _clock(b)) for a, b in e.get("block_sessions", e["sessions"])
+    )
     return Market(
         id=str(e["id"]),
         name=str(e["name"]),
@@ -113,6 +119,7 @@ def _market(e: dict[str, Any]) -> Market:
         resale_same_day=bool(e["resale_same_day"]),
         individuals=bool(e["individuals"]),
         sessions=sessions,
+        block_sessions=blocks,
         weekends=bool(e.get("weekends", False)),
         fee_rate=D(str(e.get("fee_rate", "0"))),
         reference_fen=_fen(str(e["reference_price"])),

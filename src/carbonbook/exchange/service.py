@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import exchange_orders, exchange_trades
+from carbonbook.db.schema import exchange_blocks, exchange_orders, exchange_trades
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
 from carbonbook.exchange.markets import SHANGHAI, Market, market
 from carbonbook.ledger import AccountFlags, Batch
@@ -122,6 +122,36 @@ class Placed:
             **self.order.to_document(),
             "trades": [t.to_document() for t in self.trades],
             "replayed": self.replayed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A block agreement trade (大宗协议) between two named parties."""
+
+    id: int
+    market: str
+    instrument: str
+    seller: str
+    buyer: str
+    reporter: str
+    price_fen: int
+    quantity: int
+    state: str
+    trade_id: int | None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "market": self.market,
+            "instrument": self.instrument,
+            "seller": self.seller,
+            "buyer": self.buyer,
+            "reporter": self.reporter,
+            "price_fen": self.price_fen,
+            "quantity": self.quantity,
+            "state": self.state,
+            "trade_id": self.trade_id,
         }
 
 
@@ -227,6 +257,292 @@ class Exchange:
                 self._books.clear()
                 raise
 
+    # -- block agreement trades (大宗协议) ---------------------------------------------------------
+
+    def report_block(
+        self,
+        *,
+        owner: str,
+        market_id: str,
+        instrument: str,
+        side: str,
+        counterparty: str,
+        price_fen: int,
+        quantity: int,
+        key: str,
+        by: str,
+    ) -> Block:
+        """One party reports a block trade it agreed with `counterparty`; its own side (units
+        or cash) is reserved until the counterparty confirms or rejects, or it withdraws."""
+        rules = market(market_id)
+        listed(rules, instrument)
+        with self._lock, self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(exchange_blocks).where(
+                    exchange_blocks.c.reporter == owner, exchange_blocks.c.key == key
+                )
+            ).first()
+            seller, buyer = (owner, counterparty) if side == "sell" else (counterparty, owner)
+            if found is not None:
+                if (found.seller, found.buyer, found.price_fen, found.quantity) != (
+                    seller,
+                    buyer,
+                    price_fen,
+                    quantity,
+                ):
+                    raise OrderRefusedError(
+                        "KEY_REUSED",
+                        f"key {key!r} was used for block {found.id} with other terms",
+                        f"幂等键 {key!r} 已用于条件不同的大宗交易 {found.id}",
+                    )
+                return _block(found)
+            self._check_block(
+                conn, rules, instrument, side, owner, counterparty, price_fen, quantity
+            )
+            asset = CASH if side == "buy" else instrument
+            need = price_fen * quantity if side == "buy" else quantity
+            mine = self.ledger.open_account_in(conn, owner, asset)
+            free = mine.available
+            if side == "sell" and not rules.resale_same_day:
+                free -= self._bought_today(conn, owner, instrument, self._day())
+            if need > free:
+                raise _short(side, need, free)
+            block_id = allocate_ids(conn)
+            reserved = self.ledger.post_in(
+                conn,
+                Batch(
+                    "exchange",
+                    f"block:{block_id}",
+                    [T.reserve(mine.id, self._clearing(conn, asset).id, asset, need, "block")],
+                ),
+            )
+            conn.execute(
+                exchange_blocks.insert().values(
+                    id=block_id,
+                    market=rules.id,
+                    instrument=instrument,
+                    seller=seller,
+                    buyer=buyer,
+                    reporter=owner,
+                    key=key,
+                    price_fen=price_fen,
+                    quantity=quantity,
+                    state="reported",
+                    pending_transfer=reserved.first_transfer_id,
+                    created_at=now_us(),
+                )
+            )
+            auditlog.append(conn, by, "exchange.block.report", f"block:{block_id}", {})
+            return self._block(conn, block_id)
+
+    def confirm_block(self, *, owner: str, block_id: int, by: str) -> Block:
+        """The counterparty confirms: both sides settle in one batch (货银对付)."""
+        with self._lock, self.engine.begin() as conn:
+            row = self._pending_block(conn, owner, block_id, counterparty=True)
+            rules = market(row.market)
+            day = self._day()
+            if not rules.is_open(self.clock(), block=True):
+                raise OrderRefusedError(
+                    "MARKET_CLOSED",
+                    f"block trades on {rules.id} are confirmed in the block session",
+                    f"{rules.id} 的大宗协议交易须在大宗交易时段内确认",
+                )
+            cash = row.price_fen * row.quantity
+            ids = {
+                (who, asset): self.ledger.open_account_in(conn, who, asset).id
+                for who in (row.seller, row.buyer)
+                for asset in (CASH, row.instrument)
+            }
+            if row.reporter == row.seller:  # the units wait in the reservation; the buyer pays
+                buyer_cash = self.ledger.open_account_in(conn, row.buyer, CASH)
+                if buyer_cash.available < cash:
+                    raise _short("buy", cash, buyer_cash.available)
+                legs = [
+                    T.post_pending(row.pending_transfer, row.quantity, "block"),
+                    T.move(ids[(row.buyer, CASH)], ids[(row.seller, CASH)], CASH, cash, "block"),
+                    T.move(
+                        self._clearing(conn, row.instrument).id,
+                        ids[(row.buyer, row.instrument)],
+                        row.instrument,
+                        row.quantity,
+                        "block",
+                    ),
+                ]
+            else:  # the cash waits in the reservation; the seller delivers
+                seller_units = self.ledger.open_account_in(conn, row.seller, row.instrument)
+                free = seller_units.available
+                if not rules.resale_same_day:
+                    free -= self._bought_today(conn, row.seller, row.instrument, day)
+                if free < row.quantity:
+                    raise _short("sell", row.quantity, free)
+                legs = [
+                    T.post_pending(row.pending_transfer, cash, "block"),
+                    T.move(
+                        self._clearing(conn, CASH).id, ids[(row.seller, CASH)], CASH, cash, "block"
+                    ),
+                    T.move(
+                        ids[(row.seller, row.instrument)],
+                        ids[(row.buyer, row.instrument)],
+                        row.instrument,
+                        row.quantity,
+                        "block",
+                    ),
+                ]
+            trade_id = allocate_ids(conn)
+            result, _ = self.settle_batch(
+                conn,
+                Batch("exchange", f"trade:{trade_id}", legs),
+                [
+                    (
+                        row.instrument,
+                        ids[(row.seller, row.instrument)],
+                        ids[(row.buyer, row.instrument)],
+                        row.quantity,
+                    )
+                ],
+            )
+            at = now_us()
+            conn.execute(
+                exchange_trades.insert().values(
+                    id=trade_id,
+                    market=row.market,
+                    instrument=row.instrument,
+                    buy_order=row.id,
+                    sell_order=row.id,
+                    buyer=row.buyer,
+                    seller=row.seller,
+                    price_fen=row.price_fen,
+                    quantity=row.quantity,
+                    aggressor="buy" if owner == row.buyer else "sell",
+                    mode="block",
+                    batch_id=result.batch_id,
+                    at=at,
+                    day=day,
+                )
+            )
+            conn.execute(
+                exchange_blocks.update()
+                .where(exchange_blocks.c.id == block_id)
+                .values(
+                    state="settled",
+                    pending_transfer=None,
+                    trade_id=trade_id,
+                    decided_at=at,
+                    decided_by=by,
+                )
+            )
+            auditlog.append(
+                conn, by, "exchange.block.confirm", f"block:{block_id}", {"trade": trade_id}
+            )
+            return self._block(conn, block_id)
+
+    def decline_block(self, *, owner: str, block_id: int, by: str) -> Block:
+        """The counterparty rejects, or the reporter withdraws: the reservation is released."""
+        with self._lock, self.engine.begin() as conn:
+            row = self._pending_block(conn, owner, block_id, counterparty=None)
+            state = "withdrawn" if owner == row.reporter else "rejected"
+            self.ledger.post_in(
+                conn,
+                Batch(
+                    "exchange",
+                    f"{state}:block:{block_id}",
+                    [T.void_pending(row.pending_transfer, state)],
+                ),
+            )
+            conn.execute(
+                exchange_blocks.update()
+                .where(exchange_blocks.c.id == block_id)
+                .values(state=state, pending_transfer=None, decided_at=now_us(), decided_by=by)
+            )
+            auditlog.append(conn, by, f"exchange.block.{state}", f"block:{block_id}", {})
+            return self._block(conn, block_id)
+
+    def blocks(self, owner: str, *, limit: int = 50) -> list[Block]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(exchange_blocks)
+                .where(sa.or_(exchange_blocks.c.seller == owner, exchange_blocks.c.buyer == owner))
+                .order_by(exchange_blocks.c.id.desc())
+                .limit(limit)
+            )
+            return [_block(r) for r in rows]
+
+    def _check_block(
+        self,
+        conn: sa.Connection,
+        rules: Market,
+        instrument: str,
+        side: str,
+        owner: str,
+        counterparty: str,
+        price_fen: int,
+        quantity: int,
+    ) -> None:
+        if side not in ("buy", "sell"):
+            raise OrderRefusedError("BAD_SIDE", "side must be buy or sell", "方向须为买入或卖出")
+        if not counterparty or counterparty == owner:
+            raise OrderRefusedError(
+                "BAD_COUNTERPARTY", "name the other party of the agreement", "请填写协议的对方"
+            )
+        if price_fen <= 0 or price_fen % rules.tick_fen:
+            raise OrderRefusedError(
+                "BAD_TICK",
+                f"the price must be a positive multiple of the tick ({rules.tick_fen} fen)",
+                f"价格须为最小变动价位（{rules.tick_fen} 分）的正整数倍",
+            )
+        if quantity % rules.lot or not rules.block_min_t <= quantity <= MAX_QTY:
+            raise OrderRefusedError(
+                "SIZE_LIMIT",
+                f"a block trade is at least {rules.block_min_t:,} t",
+                f"大宗协议交易不少于 {rules.block_min_t:,} 吨",
+            )
+        reference = self._reference(conn, rules, instrument)
+        low, high = rules.band(reference, block=True)
+        if not low <= price_fen <= high:
+            raise OrderRefusedError(
+                "PRICE_LIMIT",
+                f"a block price must be within {low / 100:.2f}-{high / 100:.2f} yuan "
+                f"(±{rules.block_band * 100:.0f} % of {reference / 100:.2f})",
+                f"大宗交易价格须在 {low / 100:.2f}-{high / 100:.2f} 元之间",
+                low_fen=low,
+                high_fen=high,
+            )
+        if not rules.is_open(self.clock(), block=True):
+            raise OrderRefusedError(
+                "MARKET_CLOSED",
+                f"block trades on {rules.id} are reported in the block session",
+                f"{rules.id} 的大宗协议交易须在大宗交易时段内申报",
+            )
+
+    @staticmethod
+    def _pending_block(
+        conn: sa.Connection, owner: str, block_id: int, *, counterparty: bool | None
+    ) -> Any:
+        """The reported block `owner` may act on: True = only the counterparty, None = either."""
+        row = conn.execute(
+            sa.select(exchange_blocks).where(exchange_blocks.c.id == block_id).with_for_update()
+        ).first()
+        if (
+            row is None
+            or owner not in (row.seller, row.buyer)
+            or (counterparty and owner == row.reporter)
+        ):
+            raise UnknownOrderError(
+                f"no block trade {block_id} for you", f"没有编号为 {block_id} 的大宗交易"
+            )
+        if row.state != "reported":
+            raise OrderRefusedError(
+                "NOT_PENDING",
+                f"block trade {block_id} is {row.state}",
+                f"大宗交易 {block_id} 已{_BLOCK_ZH.get(row.state, row.state)}",
+            )
+        return row
+
+    def _block(self, conn: sa.Connection, block_id: int) -> Block:
+        return _block(
+            conn.execute(sa.select(exchange_blocks).where(exchange_blocks.c.id == block_id)).one()
+        )
+
     # -- reading ----------------------------------------------------------------------------------
 
     def orders(self, owner: str, *, limit: int = 100) -> list[Order]:
@@ -254,7 +570,7 @@ class Exchange:
 
     def depth(self, market_id: str, instrument: str, levels: int = 5) -> dict[str, Any]:
         rules = market(market_id)
-        _listed(rules, instrument)
+        listed(rules, instrument)
         with self._lock, self.engine.connect() as conn:
             book = self._book(conn, market_id, instrument)
             reference = self._reference(conn, rules, instrument)
@@ -272,7 +588,7 @@ class Exchange:
     def _check(
         self, rules: Market, instrument: str, side: str, price_fen: int, quantity: int
     ) -> None:
-        _listed(rules, instrument)
+        listed(rules, instrument)
         if side not in ("buy", "sell"):
             raise OrderRefusedError("BAD_SIDE", "side must be buy or sell", "方向须为买入或卖出")
         if price_fen <= 0 or price_fen % rules.tick_fen:
@@ -331,16 +647,7 @@ class Exchange:
         if side == "sell" and not rules.resale_same_day:
             free -= self._bought_today(conn, owner, instrument, day)
         if need > free:
-            code, zh = (
-                ("INSUFFICIENT_FUNDS", "可用资金不足")
-                if side == "buy"
-                else ("INSUFFICIENT_UNITS", "可卖数量不足（当日买入不可当日卖出）")
-            )
-            raise OrderRefusedError(
-                code,
-                f"{need:,} needed, {max(free, 0):,} available",
-                f"{zh}：需要 {need:,}，可用 {max(free, 0):,}",
-            )
+            raise _short(side, need, free)
         book = self._book(conn, rules.id, instrument)  # before the new order is a live row
         order_id = allocate_ids(conn)
         reserved = self.ledger.post_in(
@@ -501,12 +808,14 @@ class Exchange:
         return book
 
     def _reference(self, conn: sa.Connection, rules: Market, instrument: str) -> int:
-        """The previous trading day's volume-weighted close, else the market's reference."""
+        """The previous trading day's volume-weighted online (listing) average, else the
+        market's reference: block trades are negotiated and do not set the band."""
         today = self._day()
         last_day = conn.execute(
             sa.select(sa.func.max(exchange_trades.c.day)).where(
                 exchange_trades.c.market == rules.id,
                 exchange_trades.c.instrument == instrument,
+                exchange_trades.c.mode == "listing",
                 exchange_trades.c.day < today,
             )
         ).scalar()
@@ -519,6 +828,7 @@ class Exchange:
             ).where(
                 exchange_trades.c.market == rules.id,
                 exchange_trades.c.instrument == instrument,
+                exchange_trades.c.mode == "listing",
                 exchange_trades.c.day == last_day,
             )
         ).one()
@@ -596,13 +906,45 @@ class Exchange:
         return _order(self._row(conn, order_id))
 
 
-def _listed(rules: Market, instrument: str) -> None:
+def listed(rules: Market, instrument: str) -> None:
+    """Refuse an instrument the market does not list."""
     if instrument not in rules.instruments:
         raise OrderRefusedError(
             "UNKNOWN_INSTRUMENT",
             f"{instrument} is not listed on {rules.id} ({', '.join(rules.instruments)})",
             f"{instrument} 未在 {rules.id} 挂牌交易",
         )
+
+
+_BLOCK_ZH = {"settled": "成交", "rejected": "被拒绝", "withdrawn": "撤回"}
+
+
+def _short(side: str, need: int, free: int) -> OrderRefusedError:
+    code, zh = (
+        ("INSUFFICIENT_FUNDS", "可用资金不足")
+        if side == "buy"
+        else ("INSUFFICIENT_UNITS", "可卖数量不足（当日买入不可当日卖出）")
+    )
+    return OrderRefusedError(
+        code,
+        f"{need:,} needed, {max(free, 0):,} available",
+        f"{zh}：需要 {need:,}，可用 {max(free, 0):,}",
+    )
+
+
+def _block(row: Any) -> Block:
+    return Block(
+        row.id,
+        row.market,
+        row.instrument,
+        row.seller,
+        row.buyer,
+        row.reporter,
+        row.price_fen,
+        row.quantity,
+        row.state,
+        row.trade_id,
+    )
 
 
 _STATE_ZH = {"filled": "全部成交", "cancelled": "撤单", "expired": "过期"}

@@ -33,6 +33,7 @@ from carbonbook.mrv.model import compute
 
 ENTITY_PREFIX = "entity:"
 MAX_COMMENT = 2000
+YOY_JUMP = Decimal("0.3")  # a year-on-year change above 30 % is worth the verifier's question
 
 
 class State(StrEnum):
@@ -203,6 +204,7 @@ class Reports:
                     f"{result['facility']} 的 {result['year']} 年度报告已存在"
                     f"（编号 {exists.id}，{exists.state}），请修改该报告",
                 )
+            _year_on_year(conn, owner, result)
             report_id = allocate_ids(conn)
             conn.execute(
                 mrv_reports.insert().values(
@@ -253,6 +255,7 @@ class Reports:
                         )
                     ]
                 )
+            _year_on_year(conn, owner, result)
             at = now_us()
             doc_hash = document_hash(document)
             conn.execute(
@@ -604,6 +607,28 @@ class Reports:
             sum((Decimal(r.total_tco2) for r in rows), Decimal(0)),
             tuple(r.id for r in rows),
             by,
+        )
+
+
+def _year_on_year(conn: sa.Connection, owner: str, result: dict[str, Any]) -> None:
+    """A data-quality check: direct emissions that moved by more than YOY_JUMP against the
+    facility's previous year are flagged in the stored result's warnings (the verifier sees
+    them), not refused: a new kiln or a shutdown is real."""
+    before = conn.execute(
+        sa.select(mrv_reports.c.direct_tco2).where(
+            mrv_reports.c.owner == owner,
+            mrv_reports.c.facility == result["facility"],
+            mrv_reports.c.year == result["year"] - 1,
+        )
+    ).scalar()
+    if before is None or Decimal(before) == 0:
+        return
+    now = Decimal(result["direct_tco2"])
+    change = (now - Decimal(before)) / abs(Decimal(before))
+    if abs(change) > YOY_JUMP:
+        result["warnings"].append(
+            f"direct_tco2: {now} t is {change * 100:+.0f} % against {result['year'] - 1} "
+            f"({before} t): explain the change"
         )
 
 

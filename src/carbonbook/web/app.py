@@ -16,7 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from carbonbook.api.app import API_PREFIX, create_api
-from carbonbook.web import carbon, exchange, mrv, pages, registry, regulator
+from carbonbook.web import (
+    carbon,
+    checkins,
+    exchange,
+    methodologies,
+    mrv,
+    pages,
+    registry,
+    regulator,
+)
 
 # Beside this file in the source tree and in an installed wheel alike.
 STATIC = Path(__file__).with_name("static")
@@ -46,6 +55,8 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
     app.include_router(mrv.router)
     app.include_router(regulator.router)
     app.include_router(exchange.router)
+    app.include_router(checkins.router)
+    app.include_router(methodologies.router)
     _pages_get_html_errors(app)
     return app
 

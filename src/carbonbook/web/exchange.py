@@ -14,6 +14,7 @@ from carbonbook.api.routes.exchange import price_fen
 from carbonbook.errors import DomainError
 from carbonbook.exchange.markets import load_markets
 from carbonbook.identity.model import Permission, User
+from carbonbook.market_data.service import MarketData
 from carbonbook.numbers import fen_to_yuan_text
 from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
 
@@ -100,6 +101,100 @@ def cancel(
     )
 
 
+@router.post("/exchange/blocks", response_class=HTMLResponse, response_model=None)
+def report_block(
+    request: Request,
+    market: Annotated[str, Form(max_length=20)] = "",
+    instrument: Annotated[str, Form(max_length=40)] = "",
+    side: Annotated[str, Form(max_length=4)] = "",
+    counterparty: Annotated[str, Form(max_length=120)] = "",
+    price: Annotated[str, Form(max_length=16)] = "",
+    quantity: Annotated[str, Form(max_length=12)] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Report a block agreement trade (大宗协议); the counterparty confirms it here too."""
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    try:
+        context(request).exchange.report_block(
+            owner=found.owner,
+            market_id=market,
+            instrument=instrument,
+            side=side,
+            counterparty=counterparty.strip(),
+            price_fen=price_fen(price.strip()),
+            quantity=int(quantity) if quantity.strip().isdigit() else 0,
+            key=key,
+            by=found.username,
+        )
+    except DomainError as exc:
+        notice = Notice(exc.code, exc.message, exc.message_zh)
+        return _page(request, found, market, instrument, notice=notice, status=exc.http_status)
+    return RedirectResponse(f"/exchange?market={market}&instrument={instrument}#blocks", 303)
+
+
+@router.post(
+    "/exchange/blocks/{block_id}/{action}", response_class=HTMLResponse, response_model=None
+)
+def decide_block(
+    request: Request,
+    block_id: int,
+    action: str,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    exchange = context(request).exchange
+    actions = {"confirm": exchange.confirm_block, "decline": exchange.decline_block}
+    if action not in actions:
+        return error_page(request, 404)
+    try:
+        done = actions[action](owner=found.owner, block_id=block_id, by=found.username)
+    except DomainError as exc:
+        notice = Notice(exc.code, exc.message, exc.message_zh)
+        return _page(request, found, "", "", notice=notice, status=exc.http_status)
+    return RedirectResponse(
+        f"/exchange?market={done.market}&instrument={done.instrument}#blocks", 303
+    )
+
+
+@router.get("/market", response_class=HTMLResponse, response_model=None)
+def statistics(request: Request, market: str = "national", instrument: str = "") -> Response:
+    """Market statistics (行情统计), public: price and volume by day, listing against block."""
+    markets = load_markets()
+    rules = markets.get(market) or markets["national"]
+    if instrument not in rules.instruments:
+        instrument = rules.instruments[0]
+    ctx = context(request)
+    stats = MarketData(ctx.engine).statistics(
+        rules.id, instrument, open_rule=rules.open_rule, reference_fen=rules.reference_fen
+    )
+    chart = {
+        "days": [d["day"] for d in stats["days"]],
+        "close": [d["close_fen"] / 100 for d in stats["days"]],
+        "listing": [d["volume_t"]["listing"] for d in stats["days"]],
+        "block": [d["volume_t"]["block"] for d in stats["days"]],
+    }
+    return render(
+        request,
+        "market.html",
+        user=viewer(request, ctx),
+        markets=markets,
+        market=rules,
+        instrument=instrument,
+        stats=stats,
+        chart=chart,
+        yuan=fen_to_yuan_text,
+    )
+
+
 def _page(
     request: Request,
     user: User,
@@ -132,6 +227,8 @@ def _page(
         band=depth["band_fen"],
         trades=exchange.trades(market_id, instrument, limit=20),
         orders=exchange.orders(user.owner, limit=30),
+        blocks=exchange.blocks(user.owner, limit=20),
+        block_key=secrets.token_urlsafe(12),
         key=secrets.token_urlsafe(12),
         yuan=fen_to_yuan_text,
         notice=notice,

@@ -116,4 +116,9 @@ REPORT_WORDS = (
     N_("filled"),
     N_("cancelled"),
     N_("expired"),
+    N_("reported"),
+    N_("settled"),
+    N_("withdrawn"),
+    # check-ins
+    N_("pending"),
 )

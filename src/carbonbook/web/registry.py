@@ -188,4 +188,11 @@ def _page(
         yuan=fen_to_yuan_text,
         local=_local,
         price_yuan=fen_to_yuan_text(DEFAULT_PRICE_FEN),
+        chart={
+            # The same shape as the regulator's chart: one group of bars per period.
+            "owners": [p.period for p in positions],
+            "obligation": [p.obligation_t for p in positions],
+            "surrendered": [p.surrendered_t for p in positions],
+            "usable": [p.usable_t for p in positions],
+        },
     )

@@ -109,3 +109,56 @@ def trades(
 ) -> list[dict[str, Any]]:
     del user
     return [t.to_document() for t in ctx.exchange.trades(market, instrument)]
+
+
+class BlockIn(BaseModel):
+    market: str = Field(min_length=1, max_length=20, examples=["national"])
+    instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
+    side: Literal["buy", "sell"]
+    counterparty: str = Field(min_length=1, max_length=120, examples=["member:fund"])
+    price: str = Field(
+        min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$", examples=["65.00"]
+    )
+    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
+    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+
+
+BlockId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("/exchange/blocks", status_code=201, summary="Report a block trade (大宗协议)")
+def report_block(body: BlockIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    """Reserves the reporter's side until the counterparty confirms or rejects."""
+    require(user, Permission.HOLD_UNITS)
+    return ctx.exchange.report_block(
+        owner=user.owner,
+        market_id=body.market,
+        instrument=body.instrument,
+        side=body.side,
+        counterparty=body.counterparty,
+        price_fen=price_fen(body.price),
+        quantity=body.quantity,
+        key=body.key,
+        by=user.username,
+    ).to_document()
+
+
+@router.post("/exchange/blocks/{block_id}/confirm", summary="Confirm (the counterparty)")
+def confirm_block(block_id: BlockId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.HOLD_UNITS)
+    return ctx.exchange.confirm_block(
+        owner=user.owner, block_id=block_id, by=user.username
+    ).to_document()
+
+
+@router.post("/exchange/blocks/{block_id}/decline", summary="Reject, or withdraw one's report")
+def decline_block(block_id: BlockId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.HOLD_UNITS)
+    return ctx.exchange.decline_block(
+        owner=user.owner, block_id=block_id, by=user.username
+    ).to_document()
+
+
+@router.get("/exchange/blocks", summary="My block trades")
+def my_blocks(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
+    return [b.to_document() for b in ctx.exchange.blocks(user.owner)]
