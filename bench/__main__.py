@@ -19,6 +19,7 @@ from bench.common import ROOT, git_revision, machine, pg_url, pg_version
 SUITES = {
     "ledger": "bench.ledger",
     "mrv": "bench.mrv",
+    "http_orders": "bench.http_orders",
     "matching": "bench.matching",
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller: a smoke run")
     parser.add_argument("--transfers", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--http-orders", type=int, default=20_000, help="orders over HTTP")
     parser.add_argument("--reports", type=int, default=10_000, help="MRV reports and entities")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         args.transfers //= 10
         args.accounts //= 10
         args.reports //= 10
+        args.http_orders //= 10
         args.messages //= 10
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     for name in args.only or list(SUITES):

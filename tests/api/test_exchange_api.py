@@ -154,3 +154,37 @@ def test_market_data_daily_and_the_live_feed(world: World):
     assert '"asks": [[6800, 70]]' in text
     unknown = world.client.get("/api/v1/market-data/practice/CEA-2031/daily")
     assert unknown.json()["code"] == "UNKNOWN_INSTRUMENT"
+
+
+def test_one_sided_bidding_over_http(world: World):
+    from datetime import UTC, datetime, timedelta
+
+    bus, fund = _members(world)
+    now = datetime.now(UTC)
+    lot = {
+        "market": "national",
+        "instrument": "CEA-2024",
+        "quantity": 500,
+        "reserve": "65.00",
+        "pricing": "uniform",
+        "opens_at": (now - timedelta(minutes=1)).isoformat(),
+        "closes_at": (now + timedelta(hours=1)).isoformat(),
+        "key": "lot",
+    }
+    r = world.client.post("/api/v1/exchange/auctions", json=lot, headers=bus)
+    assert r.status_code == 201, r.text
+    auction_id = r.json()["id"]
+    bid = {"price": "66.00", "quantity": 100, "key": "b1"}
+    r = world.client.post(f"/api/v1/exchange/auctions/{auction_id}/bids", json=bid, headers=fund)
+    assert (r.status_code, r.json()["state"]) == (201, "live"), r.text
+    low = {**bid, "price": "60.00", "key": "b2"}
+    r = world.client.post(f"/api/v1/exchange/auctions/{auction_id}/bids", json=low, headers=fund)
+    assert r.json()["code"] == "PRICE_LIMIT"
+    early = world.client.post(
+        f"/api/v1/exchange/auctions/{auction_id}/close", headers=world.token("admin")
+    )
+    assert early.json()["code"] == "NOT_CLOSED"
+    assert (
+        world.client.post(f"/api/v1/exchange/auctions/{auction_id}/close", headers=fund).status_code
+        == 403
+    )

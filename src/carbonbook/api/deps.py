@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 
 from carbonbook.api.errors import ApiError
 from carbonbook.api.ratelimit import RateLimiter
+from carbonbook.exchange.auctions import Auctions
 from carbonbook.exchange.service import Exchange
 from carbonbook.identity.errors import AuthenticationError
 from carbonbook.identity.model import Permission, User
@@ -36,6 +37,11 @@ class Context:
             registry = Registry(self.engine, self.ledger)
             self._exchange = Exchange(self.engine, self.ledger, settle=registry.settle_in)
         return self._exchange
+
+    @property
+    def auctions(self) -> Auctions:
+        registry = Registry(self.engine, self.ledger)
+        return Auctions(self.engine, self.ledger, settle=registry.settle_in)
 
 
 def context(request: Request) -> Context:

@@ -588,3 +588,44 @@ exchange_blocks = sa.Table(
     sa.Index(None, "buyer", "state"),
     sa.Index(None, "seller", "state"),
 )
+
+# One-sided bidding (单向竞价): a seller's lot with its units reserved, bids with their cash
+# reserved, allocated and settled in one batch at the close.
+exchange_auctions = sa.Table(
+    "exchange_auctions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("market", sa.String(20), nullable=False),
+    sa.Column("instrument", sa.String(40), nullable=False),
+    sa.Column("seller", sa.String(120), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("reserve_fen", Amount, nullable=False),
+    sa.Column("pricing", sa.String(12), nullable=False),  # pay_as_bid | uniform
+    sa.Column("opens_at", Micros, nullable=False),
+    sa.Column("closes_at", Micros, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # open | closed
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),
+    sa.Column("sold", Amount, nullable=False),
+    sa.Column("batch_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.UniqueConstraint("seller", "key"),
+)
+
+exchange_bids = sa.Table(
+    "exchange_bids",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("auction_id", sa.BigInteger, nullable=False),
+    sa.Column("bidder", sa.String(120), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("price_fen", Amount, nullable=False),
+    sa.Column("quantity", Amount, nullable=False),
+    sa.Column("awarded", Amount, nullable=False),
+    sa.Column("paid_fen", Amount, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # live | won | lost
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.UniqueConstraint("bidder", "key"),
+    sa.Index(None, "auction_id", "id"),
+)

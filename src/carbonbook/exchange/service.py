@@ -171,6 +171,8 @@ class Exchange:
         self.settle_batch = settle
         self.clock = clock or (lambda: datetime.now(UTC))
         self._books: dict[tuple[str, str], OrderBook] = {}
+        self._ids: dict[tuple[str, str, str], int] = {}
+        self._refs: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
     # -- orders -----------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Exchange:
                     )
             except BaseException:
                 self._books.pop((market_id, instrument), None)  # the database is the truth
+                self._ids.clear()
                 raise
 
     def cancel(self, *, owner: str, order_id: int, by: str) -> Order:
@@ -641,7 +644,7 @@ class Exchange:
         day = self._day()
         asset = CASH if side == "buy" else instrument
         mine = self.ledger.open_account_in(conn, owner, asset)
-        clearing = self._clearing(conn, asset)
+        clearing_id = self._id(conn, CLEARING, asset, "clearing")
         need = price_fen * quantity if side == "buy" else quantity
         free = mine.available
         if side == "sell" and not rules.resale_same_day:
@@ -655,7 +658,7 @@ class Exchange:
             Batch(
                 "exchange",
                 f"order:{order_id}",
-                [T.reserve(mine.id, clearing.id, asset, need, "order")],
+                [T.reserve(mine.id, clearing_id, asset, need, "order")],
             ),
         )
         conn.execute(
@@ -702,30 +705,30 @@ class Exchange:
         cash = price_fen * fill.qty
         buy = self._row(conn, int(fill.buy_id))
         sell = self._row(conn, int(fill.sell_id))
-        buyer_cash = self.ledger.open_account_in(conn, fill.buyer, CASH)
-        seller_cash = self.ledger.open_account_in(conn, fill.seller, CASH)
-        buyer_units = self.ledger.open_account_in(conn, fill.buyer, instrument)
-        seller_units = self.ledger.open_account_in(conn, fill.seller, instrument)
-        clear_cash = self._clearing(conn, CASH)
-        clear_units = self._clearing(conn, instrument)
+        buyer_cash = self._id(conn, fill.buyer, CASH)
+        seller_cash = self._id(conn, fill.seller, CASH)
+        buyer_units = self._id(conn, fill.buyer, instrument)
+        seller_units = self._id(conn, fill.seller, instrument)
+        clear_cash = self._id(conn, CLEARING, CASH, "clearing")
+        clear_units = self._id(conn, CLEARING, instrument, "clearing")
         buy_left = buy.remaining - fill.qty
         sell_left = sell.remaining - fill.qty
         trade_id = allocate_ids(conn)
         legs = [T.post_pending(buy.pending_transfer, cash, "trade")]
         if buy_left:
             rest = buy.price_fen * buy_left
-            legs.append(T.reserve(buyer_cash.id, clear_cash.id, CASH, rest, "order"))
+            legs.append(T.reserve(buyer_cash, clear_cash, CASH, rest, "order"))
         legs.append(T.post_pending(sell.pending_transfer, fill.qty, "trade"))
         if sell_left:
-            legs.append(T.reserve(seller_units.id, clear_units.id, instrument, sell_left, "order"))
+            legs.append(T.reserve(seller_units, clear_units, instrument, sell_left, "order"))
         legs += [
-            T.move(clear_cash.id, seller_cash.id, CASH, cash, "trade"),
-            T.move(clear_units.id, buyer_units.id, instrument, fill.qty, "trade"),
+            T.move(clear_cash, seller_cash, CASH, cash, "trade"),
+            T.move(clear_units, buyer_units, instrument, fill.qty, "trade"),
         ]
         result, _ = self.settle_batch(
             conn,
             Batch("exchange", f"trade:{trade_id}", legs),
-            [(instrument, seller_units.id, buyer_units.id, fill.qty)],
+            [(instrument, seller_units, buyer_units, fill.qty)],
         )
         ids = iter(result.transfer_ids)
         next(ids)
@@ -809,8 +812,17 @@ class Exchange:
 
     def _reference(self, conn: sa.Connection, rules: Market, instrument: str) -> int:
         """The previous trading day's volume-weighted online (listing) average, else the
-        market's reference: block trades are negotiated and do not set the band."""
+        market's reference: block trades are negotiated and do not set the band. Fixed for
+        the day, so it is read once a day per instrument."""
         today = self._day()
+        cached = self._refs.get((rules.id, instrument, today))
+        if cached is not None:
+            return cached
+        reference = self._reference_of(conn, rules, instrument, today)
+        self._refs[(rules.id, instrument, today)] = reference
+        return reference
+
+    def _reference_of(self, conn: sa.Connection, rules: Market, instrument: str, today: str) -> int:
         last_day = conn.execute(
             sa.select(sa.func.max(exchange_trades.c.day)).where(
                 exchange_trades.c.market == rules.id,
@@ -846,6 +858,16 @@ class Exchange:
                 )
             ).scalar_one()
         )
+
+    def _id(self, conn: sa.Connection, owner: str, asset: str, name: str = "main") -> int:
+        """An account's id, cached: ids never change, and the cache is dropped whenever a
+        transaction fails (an account opened in it may not exist)."""
+        key = (owner, asset, name)
+        found = self._ids.get(key)
+        if found is None:
+            found = self.ledger.open_account_in(conn, owner, asset, name, AccountFlags.NONE).id
+            self._ids[key] = found
+        return found
 
     def _clearing(self, conn: sa.Connection, asset: str) -> Account:
         return self.ledger.open_account_in(conn, CLEARING, asset, "clearing", AccountFlags.NONE)

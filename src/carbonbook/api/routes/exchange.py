@@ -3,6 +3,7 @@ the ledger, cancels, the book's depth and the latest trades."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
@@ -162,3 +163,71 @@ def decline_block(block_id: BlockId, user: CurrentUser, ctx: Ctx) -> dict[str, A
 @router.get("/exchange/blocks", summary="My block trades")
 def my_blocks(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
     return [b.to_document() for b in ctx.exchange.blocks(user.owner)]
+
+
+class AuctionIn(BaseModel):
+    market: str = Field(min_length=1, max_length=20, examples=["national"])
+    instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
+    quantity: int = Field(ge=1, le=10**9)
+    reserve: str = Field(min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$")
+    pricing: Literal["pay_as_bid", "uniform"]
+    opens_at: datetime
+    closes_at: datetime
+    key: str = Field(min_length=1, max_length=100)
+
+
+class AuctionBidIn(BaseModel):
+    price: str = Field(min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$")
+    quantity: int = Field(ge=1, le=10**9)
+    key: str = Field(min_length=1, max_length=100)
+
+
+AuctionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@router.post("/exchange/auctions", status_code=201, summary="Announce a lot (单向竞价)")
+def announce(body: AuctionIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    """The seller's units are reserved; members bid in the window; the close allocates."""
+    require(user, Permission.HOLD_UNITS)
+    return ctx.auctions.announce(
+        seller=user.owner,
+        market_id=body.market,
+        instrument=body.instrument,
+        quantity=body.quantity,
+        reserve_fen=price_fen(body.reserve),
+        pricing=body.pricing,
+        opens_at=_aware(body.opens_at),
+        closes_at=_aware(body.closes_at),
+        key=body.key,
+        by=user.username,
+    ).to_document()
+
+
+@router.post("/exchange/auctions/{auction_id}/bids", status_code=201, summary="Bid")
+def bid(auction_id: AuctionId, body: AuctionBidIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.HOLD_UNITS)
+    return ctx.auctions.bid(
+        bidder=user.owner,
+        auction_id=auction_id,
+        price_fen=price_fen(body.price),
+        quantity=body.quantity,
+        key=body.key,
+        by=user.username,
+    ).to_document()
+
+
+@router.post("/exchange/auctions/{auction_id}/close", summary="Close and settle (operator)")
+def close(auction_id: AuctionId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    require(user, Permission.REGULATE_REGISTRY)
+    auction, bids = ctx.auctions.close(auction_id, by=user.username)
+    return {**auction.to_document(), "bids": [b.to_document() for b in bids]}
+
+
+@router.get("/exchange/auctions", summary="Announced lots")
+def auctions(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
+    del user
+    return [a.to_document() for a in ctx.auctions.auctions()]
