@@ -20,6 +20,7 @@ SUITES = {
     "ledger": "bench.ledger",
     "mrv": "bench.mrv",
     "http_orders": "bench.http_orders",
+    "ingest": "bench.ingest",
     "matching": "bench.matching",
 }
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller: a smoke run")
     parser.add_argument("--transfers", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000, help="personal events")
     parser.add_argument("--http-orders", type=int, default=20_000, help="orders over HTTP")
     parser.add_argument("--reports", type=int, default=10_000, help="MRV reports and entities")
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         args.accounts //= 10
         args.reports //= 10
         args.http_orders //= 10
+        args.events //= 10
         args.messages //= 10
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     for name in args.only or list(SUITES):

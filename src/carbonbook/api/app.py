@@ -15,6 +15,7 @@ from carbonbook.api.routes import (
     exchange,
     ledger,
     market_data,
+    methodologies,
     mrv,
     personal,
     registry,
@@ -22,11 +23,13 @@ from carbonbook.api.routes import (
 )
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import Ledger
+from carbonbook.personal.publishing import load_published
 
 API_PREFIX = "/api/v1"
 
 
 def build_context(engine: sa.Engine) -> Context:
+    load_published(engine)  # the methodology versions regulators published after release
     book = Ledger(engine)
     return Context(engine=engine, ledger=book, identity=Identity(engine))
 
@@ -54,4 +57,5 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(allocation.router, prefix=API_PREFIX)
     app.include_router(exchange.router, prefix=API_PREFIX)
     app.include_router(market_data.router, prefix=API_PREFIX)
+    app.include_router(methodologies.router, prefix=API_PREFIX)
     return app

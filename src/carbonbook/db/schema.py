@@ -629,3 +629,14 @@ exchange_bids = sa.Table(
     sa.UniqueConstraint("bidder", "key"),
     sa.Index(None, "auction_id", "id"),
 )
+
+# Methodology versions published by a regulator through the API (the shipped ones are files).
+methodology_versions = sa.Table(
+    "methodology_versions",
+    metadata,
+    sa.Column("ref", sa.String(100), primary_key=True),  # ID@VERSION, immutable once published
+    sa.Column("source_toml", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("published_by", sa.String(120), nullable=False),
+    sa.Column("published_at", Micros, nullable=False),
+)

@@ -584,9 +584,42 @@ def _problems(exc: errors.InvalidMethodologyError) -> list[str]:
 
 
 @cache
-def default_registry() -> Registry:
+def shipped_registry() -> Registry:
     """The personal methodology versions shipped with carbonbook (loaded once)."""
     return Registry.from_directory(data_dir() / PERSONAL)
+
+
+# Versions a regulator published after release (kept in the database, added at start-up and
+# on publication); the registry in use is the shipped one plus these.
+_published: dict[str, Methodology] = {}
+_current: list[Registry] = []
+
+
+def default_registry() -> Registry:
+    """The versions in use: shipped, plus those published through the API."""
+    if not _current:
+        _current.append(Registry([*shipped_registry(), *_published.values()]))
+    return _current[0]
+
+
+def forget_published() -> None:
+    """Back to the shipped versions only (for tests, which share one process)."""
+    _published.clear()
+    _current.clear()
+
+
+def add_published(methodologies: Iterable[Methodology]) -> Registry:
+    """Add published versions to the registry in use; a version already known (shipped or
+    published) is refused, as is one taking effect on the same day as another version of its
+    id. Raises InvalidMethodologyError and changes nothing then."""
+    candidate = dict(_published)
+    for methodology in methodologies:
+        candidate[methodology.ref] = methodology
+    registry = Registry([*shipped_registry(), *candidate.values()])
+    _published.clear()
+    _published.update(candidate)
+    _current[:] = [registry]
+    return registry
 
 
 def get(ref: str) -> Methodology:
@@ -600,5 +633,5 @@ def in_force(ident: str, on: date) -> Methodology:
 
 
 def all_methodologies() -> dict[str, Methodology]:
-    """Every shipped personal methodology version, by `ID@VERSION` (a fresh dict)."""
+    """Every personal methodology version in use, by `ID@VERSION` (a fresh dict)."""
     return {m.ref: m for m in default_registry()}

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from carbonbook.db.schema import accounts as ledger_accounts
 from carbonbook.db.schema import people, personal_days, personal_events, platform_links
 from carbonbook.errors import DomainError
 from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
@@ -413,22 +414,11 @@ class Personal:
         pt_issuer = self.ledger.open_account_in(
             conn, scheme, "POINT", "issuer", AccountFlags.ISSUER
         )
-        accounts: dict[str, tuple[int, int]] = {}
+        accounts = self._accounts_of(
+            conn, list(dict.fromkeys(e.person for e, _, _ in accepted)), report, register=register
+        )
         transfers: list[TransferRequest] = []
         for event, mg, status in accepted:
-            if event.person not in accounts:
-                known = conn.execute(
-                    sa.select(people.c.owner).where(people.c.handle == event.person)
-                ).first()
-                if known is None and not register:  # pragma: no cover - linked people exist
-                    raise DomainError(f"unknown person {event.person}")
-                if known is None:
-                    report.registered.append(event.person)
-                owner = self.ensure_person(conn, event.person)
-                accounts[event.person] = (
-                    self.ledger.open_account_in(conn, owner, "CO2E_MG").id,
-                    self.ledger.open_account_in(conn, owner, "POINT").id,
-                )
             if status == CREDITED and mg > 0:
                 transfers.append(
                     TransferRequest.move(
@@ -464,6 +454,52 @@ class Personal:
         digest = hashlib.sha256("\n".join(t.key or "" for t in transfers).encode()).hexdigest()[:32]
         result = self.ledger.post_in(conn, Batch("personal", f"ingest:{digest}", transfers))
         return result.batch_id
+
+    def _accounts_of(
+        self, conn: sa.Connection, handles: list[str], report: IngestReport, *, register: bool
+    ) -> dict[str, tuple[int, int]]:
+        """Each person's (CO2E_MG, POINT) account ids, set-wise: one read of the people, one
+        of their accounts, one insert of each that is missing (a chunk of new people costs
+        a handful of statements, not two per person)."""
+        owners: dict[str, str] = dict(
+            conn.execute(
+                sa.select(people.c.handle, people.c.owner).where(people.c.handle.in_(handles))
+            ).all()
+        )
+        missing = [h for h in handles if h not in owners]
+        if missing and not register:  # pragma: no cover - linked people exist
+            raise DomainError(f"unknown person {missing[0]}")
+        if missing:
+            report.registered.extend(missing)
+            now = _now_us()
+            conn.execute(
+                people.insert(),
+                [
+                    {"handle": h, "owner": f"person:{h}", "user_id": None, "created_at": now}
+                    for h in missing
+                ],
+            )
+            owners.update({h: f"person:{h}" for h in missing})
+        found = {
+            (row.owner, row.asset): row.id
+            for row in conn.execute(
+                sa.select(
+                    ledger_accounts.c.id, ledger_accounts.c.owner, ledger_accounts.c.asset
+                ).where(
+                    ledger_accounts.c.owner.in_(sorted(set(owners.values()))),
+                    ledger_accounts.c.name == "main",
+                    ledger_accounts.c.asset.in_(("CO2E_MG", "POINT")),
+                )
+            )
+        }
+        wanted = [(owners[h], asset) for h in handles for asset in ("CO2E_MG", "POINT")]
+        new = [pair for pair in wanted if pair not in found]
+        if new:
+            ids = self.ledger.open_accounts_in(
+                conn, [(owner, asset, "main", AccountFlags.NONE) for owner, asset in new]
+            )
+            found.update(zip(new, ids, strict=True))
+        return {h: (found[(owners[h], "CO2E_MG")], found[(owners[h], "POINT")]) for h in handles}
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -598,6 +634,9 @@ def _load_days(
 
 
 def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Every touched day in two statements: one executemany update, one executemany insert."""
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for (person, day), state in days.items():
         values = {
             "reduction_mg": state["mg"],
@@ -605,19 +644,26 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
             "units": json.dumps({k: str(v) for k, v in sorted(state["units"].items())}),
         }
         if state["stored"]:
-            conn.execute(
-                personal_days.update()
-                .where(
-                    personal_days.c.person == person,
-                    personal_days.c.day == day,
-                    personal_days.c.methodology == ref,
-                )
-                .values(**values)
-            )
+            updates.append({"p": person, "d": day, **values})
         elif state["mg"] or state["units"]:
-            conn.execute(
-                personal_days.insert().values(person=person, day=day, methodology=ref, **values)
+            inserts.append({"person": person, "day": day, "methodology": ref, **values})
+    if updates:
+        conn.execute(
+            personal_days.update()
+            .where(
+                personal_days.c.person == sa.bindparam("p"),
+                personal_days.c.day == sa.bindparam("d"),
+                personal_days.c.methodology == ref,
             )
+            .values(
+                reduction_mg=sa.bindparam("reduction_mg"),
+                points=sa.bindparam("points"),
+                units=sa.bindparam("units"),
+            ),
+            updates,
+        )
+    if inserts:
+        conn.execute(personal_days.insert(), inserts)
 
 
 def _check_cap(
