@@ -16,8 +16,8 @@ from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_auctions, exchange_bids
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
 from carbonbook.exchange.markets import market
-from carbonbook.exchange.service import CASH, CLEARING, listed
-from carbonbook.ledger import AccountFlags, Batch
+from carbonbook.exchange.service import CASH, clearing_account, listed
+from carbonbook.ledger import Batch
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import now_us
 from carbonbook.matching.auction import PRICINGS, Bid, allocate
@@ -353,7 +353,7 @@ class Auctions:
     # -- internals --------------------------------------------------------------------------------
 
     def _clearing(self, conn: sa.Connection, asset: str) -> Account:
-        return self.ledger.open_account_in(conn, CLEARING, asset, "clearing", AccountFlags.NONE)
+        return clearing_account(self.ledger, conn, asset)
 
     @staticmethod
     def _get(conn: sa.Connection, auction_id: int, *, lock: bool = False) -> Auction:

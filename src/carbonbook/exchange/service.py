@@ -870,7 +870,7 @@ class Exchange:
         return found
 
     def _clearing(self, conn: sa.Connection, asset: str) -> Account:
-        return self.ledger.open_account_in(conn, CLEARING, asset, "clearing", AccountFlags.NONE)
+        return clearing_account(self.ledger, conn, asset)
 
     def _day(self) -> str:
         return self.clock().astimezone(SHANGHAI).date().isoformat()
@@ -926,6 +926,11 @@ class Exchange:
 
     def _order(self, conn: sa.Connection, order_id: int) -> Order:
         return _order(self._row(conn, order_id))
+
+
+def clearing_account(ledger: Ledger, conn: sa.Connection, asset: str) -> Account:
+    """The exchange's clearing account for `asset`: nets to zero once a trade settles."""
+    return ledger.open_account_in(conn, CLEARING, asset, "clearing", AccountFlags.NONE)
 
 
 def listed(rules: Market, instrument: str) -> None:

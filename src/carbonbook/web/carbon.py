@@ -94,7 +94,7 @@ def redeem(
     try:
         found = Rewards(ctx.engine).redeem(user.username, reward_id, key, owner=user.owner)
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _rewards(request, user, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/rewards?done={found.id}", status_code=303)
 

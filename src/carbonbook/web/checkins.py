@@ -15,7 +15,14 @@ from carbonbook.errors import DomainError
 from carbonbook.identity.model import Permission, Role, User
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.checkins import MAX_BYTES, Checkins, PhotoTooLargeError
-from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
+from carbonbook.web.pages import (
+    CSRF_FAILED,
+    Notice,
+    csrf_ok,
+    error_page,
+    page_user,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,21 +33,11 @@ REVIEWERS_ONLY = Notice(
 
 
 def _person(request: Request) -> User | Response:
-    user = viewer(request, context(request))
-    if user is None:
-        return _to_login(request)
-    if user.role is not Role.PERSON:
-        return error_page(request, 403, PEOPLE_ONLY)
-    return user
+    return page_user(request, lambda user: user.role is Role.PERSON, PEOPLE_ONLY)
 
 
 def _reviewer(request: Request) -> User | Response:
-    user = viewer(request, context(request))
-    if user is None:
-        return _to_login(request)
-    if not user.can(Permission.REVIEW_CHECKINS):
-        return error_page(request, 403, REVIEWERS_ONLY)
-    return user
+    return page_user(request, lambda user: user.can(Permission.REVIEW_CHECKINS), REVIEWERS_ONLY)
 
 
 @router.get("/checkins", response_class=HTMLResponse, response_model=None)
@@ -75,7 +72,7 @@ async def upload(
             found.username, behaviour, data, methodology
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _mine(request, found, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/checkins?done={checkin.id}", status_code=303)
 
@@ -111,7 +108,7 @@ def review(
         else:
             return error_page(request, 404)
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _queue(request, found, notice=notice, status=exc.http_status)
     return RedirectResponse("/review", status_code=303)
 

@@ -16,7 +16,15 @@ from carbonbook.exchange.markets import load_markets
 from carbonbook.identity.model import Permission, User
 from carbonbook.market_data.service import MarketData
 from carbonbook.numbers import fen_to_yuan_text
-from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
+from carbonbook.web.pages import (
+    CSRF_FAILED,
+    Notice,
+    csrf_ok,
+    error_page,
+    page_user,
+    render,
+    viewer,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,12 +36,7 @@ TRADERS_ONLY = Notice(
 
 
 def _trader(request: Request) -> User | Response:
-    user = viewer(request, context(request))
-    if user is None:
-        return _to_login(request)
-    if not user.can(Permission.HOLD_UNITS):
-        return error_page(request, 403, TRADERS_ONLY)
-    return user
+    return page_user(request, lambda user: user.can(Permission.HOLD_UNITS), TRADERS_ONLY)
 
 
 @router.get("/exchange", response_class=HTMLResponse, response_model=None)
@@ -75,7 +78,7 @@ def place(
             by=user.username,
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, user, market, instrument, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/exchange?market={market}&instrument={instrument}", status_code=303)
 
@@ -94,7 +97,7 @@ def cancel(
             owner=found.owner, order_id=order_id, by=found.username
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, found, "", "", notice=notice, status=exc.http_status)
     return RedirectResponse(
         f"/exchange?market={order.market}&instrument={order.instrument}", status_code=303
@@ -132,7 +135,7 @@ def report_block(
             by=found.username,
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, found, market, instrument, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/exchange?market={market}&instrument={instrument}#blocks", 303)
 
@@ -158,7 +161,7 @@ def decide_block(
     try:
         done = actions[action](owner=found.owner, block_id=block_id, by=found.username)
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, found, "", "", notice=notice, status=exc.http_status)
     return RedirectResponse(
         f"/exchange?market={done.market}&instrument={done.instrument}#blocks", 303

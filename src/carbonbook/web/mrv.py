@@ -357,7 +357,7 @@ async def what_if_panel(request: Request, report_id: int) -> Response:
             boundary=load_rules().schemes[report.scheme].boundary, price_fen=price_fen
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return render(request, "_mrv_whatif.html", user=user, result=None, notice=notice)
     return render(
         request, "_mrv_whatif.html", user=user, result=result, notice=None, yuan=fen_to_yuan_text
@@ -443,7 +443,7 @@ async def act(request: Request, report_id: int, action: str) -> Response:
     try:
         do()
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _report_page(request, user, report_id, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/mrv/reports/{report_id}", status_code=303)
 
@@ -465,7 +465,7 @@ def _refused(
     report: Report | None = None,
 ) -> HTMLResponse:
     preview, _ = _preview(document)
-    notice = Notice(exc.code, exc.message, exc.message_zh)
+    notice = Notice.of(exc)
     values = _form_values(document)
     return _wizard(
         request,

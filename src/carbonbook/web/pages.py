@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -58,6 +59,24 @@ class Notice:
     code: str
     message: str
     message_zh: str
+
+    @classmethod
+    def of(cls, exc: DomainError) -> Notice:
+        """The notice of a refusal, in both languages."""
+        return cls(exc.code, exc.message, exc.message_zh)
+
+
+def page_user(
+    request: Request, allowed: Callable[[User], bool], refused: Notice
+) -> User | Response:
+    """The logged-in user a page is for: the login page when nobody is logged in, a 403 page
+    saying `refused` when the user may not see it."""
+    user = viewer(request, context(request))
+    if user is None:
+        return _to_login(request)
+    if not allowed(user):
+        return error_page(request, 403, refused)
+    return user
 
 
 CSRF_FAILED = Notice(
@@ -259,7 +278,7 @@ def login(
             request,
             "login.html",
             user=None,
-            notice=Notice(exc.code, exc.message, exc.message_zh),
+            notice=Notice.of(exc),
             username=username,
             next=back,
         )

@@ -70,7 +70,7 @@ def surrender(
             period, user.owner, asset, tonnes, key=key, by=user.username
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, user, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/registry?done={op.id}", status_code=303)
 
@@ -104,7 +104,7 @@ def cancel(
             by=user.username,
         )
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, user, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/certificates/{cert.id}", status_code=303)
 
@@ -116,7 +116,7 @@ def certificate_pdf_file(request: Request, cert_id: str) -> Response:
     try:
         cert = Registry(ctx.engine, ctx.ledger).certificate(cert_id[:32])
     except DomainError as exc:
-        return error_page(request, 404, Notice(exc.code, exc.message, exc.message_zh))
+        return error_page(request, 404, Notice.of(exc))
     url = str(request.url_for("certificate_page", cert_id=cert.id))
     body = certificate_pdf(cert, when=_local(cert.created_at), url=url)
     return Response(
@@ -133,7 +133,7 @@ def certificate_page(request: Request, cert_id: str) -> Response:
     try:
         cert = Registry(ctx.engine, ctx.ledger).certificate(cert_id[:32])
     except DomainError as exc:
-        return error_page(request, 404, Notice(exc.code, exc.message, exc.message_zh))
+        return error_page(request, 404, Notice.of(exc))
     return render(
         request,
         "certificate.html",

@@ -17,7 +17,14 @@ from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.rules import load_rules
 from carbonbook.registry.service import Registry
-from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
+from carbonbook.web.pages import (
+    CSRF_FAILED,
+    Notice,
+    csrf_ok,
+    error_page,
+    page_user,
+    render,
+)
 from carbonbook.web.registry import DEFAULT_PRICE_FEN
 
 router = APIRouter(include_in_schema=False)
@@ -28,13 +35,7 @@ REGULATORS_ONLY = Notice(
 
 
 def _regulator(request: Request) -> User | Response:
-    ctx = context(request)
-    user = viewer(request, ctx)
-    if user is None:
-        return _to_login(request)
-    if not user.can(Permission.REGULATE_REGISTRY):
-        return error_page(request, 403, REGULATORS_ONLY)
-    return user
+    return page_user(request, lambda user: user.can(Permission.REGULATE_REGISTRY), REGULATORS_ONLY)
 
 
 @router.get("/regulator", response_class=HTMLResponse, response_model=None)
@@ -73,7 +74,7 @@ def allocation_action(
         else:
             return error_page(request, 404)
     except DomainError as exc:
-        notice = Notice(exc.code, exc.message, exc.message_zh)
+        notice = Notice.of(exc)
         return _page(request, user, "national-2024", notice=notice, status=exc.http_status)
     return RedirectResponse("/regulator#allocation", status_code=303)
 

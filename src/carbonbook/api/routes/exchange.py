@@ -16,6 +16,11 @@ from carbonbook.identity.model import Permission
 from carbonbook.numbers import yuan_text_to_fen
 
 router = APIRouter(tags=["exchange"])
+# A price in yuan per tonne, at most two decimals (the tick is checked by the market's rules).
+Yuan = Annotated[
+    str,
+    Field(min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$", examples=["68.00"]),
+]
 MarketId = Annotated[str, Path(min_length=1, max_length=20, examples=["national"])]
 Instrument = Annotated[str, Path(min_length=1, max_length=40, examples=["CEA-2024"])]
 
@@ -24,9 +29,7 @@ class OrderIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
-    price: str = Field(
-        min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$", examples=["68.00"]
-    )
+    price: Yuan
     quantity: int = Field(ge=1, le=10**9, description="whole tonnes")
     key: str = Field(min_length=1, max_length=100, description="idempotency key")
 
@@ -117,9 +120,7 @@ class BlockIn(BaseModel):
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
     counterparty: str = Field(min_length=1, max_length=120, examples=["member:fund"])
-    price: str = Field(
-        min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$", examples=["65.00"]
-    )
+    price: Yuan
     quantity: int = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
     key: str = Field(min_length=1, max_length=100, description="idempotency key")
 
@@ -169,7 +170,7 @@ class AuctionIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     quantity: int = Field(ge=1, le=10**9)
-    reserve: str = Field(min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$")
+    reserve: Yuan
     pricing: Literal["pay_as_bid", "uniform"]
     opens_at: datetime
     closes_at: datetime
@@ -177,7 +178,7 @@ class AuctionIn(BaseModel):
 
 
 class AuctionBidIn(BaseModel):
-    price: str = Field(min_length=1, max_length=16, pattern=r"^\d+(\.\d{1,2})?$")
+    price: Yuan
     quantity: int = Field(ge=1, le=10**9)
     key: str = Field(min_length=1, max_length=100)
 
