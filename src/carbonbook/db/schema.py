@@ -640,3 +640,9 @@ methodology_versions = sa.Table(
     sa.Column("published_by", sa.String(120), nullable=False),
     sa.Column("published_at", Micros, nullable=False),
 )
+
+# --- personal: levels, badges (勋章), streaks and leaderboards (migration 0014) ---
+
+# --- mrv: monthly activity data and lab reports, the 40-day filing (migration 0015) ---
+
+# --- exchange: trading accounts (KYC), bank bindings, funds, the simulated bank (0016) ---
