@@ -16,6 +16,7 @@ from carbonbook.db.migrate import upgrade
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.excel import from_workbook, to_workbook
 from carbonbook.mrv.model import compute as compute_report
+from carbonbook.mrv.monthly import MAX_FILE_BYTES, Filed, InvalidMonthError, MonthlyRecords
 from carbonbook.mrv.reports import Report, Reports, State
 
 app = typer.Typer(help="Enterprise emissions accounting (碳排放核算).", no_args_is_help=True)
@@ -179,3 +180,115 @@ def _show(report: Report, as_json: bool) -> None:
         f"v{report.version}, direct {report.direct_tco2} t, total {report.total_tco2} t",
         highlight=False,
     )
+
+
+# -- monthly records (月度存证) ---------------------------------------------------------------
+
+
+def _monthly(database: str | None) -> MonthlyRecords:
+    url = resolve_url(database)
+    upgrade(url)
+    return MonthlyRecords(make_engine(url))
+
+
+def _read_month(file: Path, lab_reports: list[Path]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The month's JSON and its lab reports' files by name. With one --lab-report and one lab
+    report in the document that names no file, that file is the one."""
+    try:
+        document: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidMonthError(
+            [Problem("$", f"not JSON (line {exc.lineno}: {exc.msg})", "不是有效的 JSON")]
+        ) from None
+    files: dict[str, bytes] = {}
+    for path in lab_reports:
+        with path.open("rb") as handle:  # never more than one byte past the limit
+            files[path.name] = handle.read(MAX_FILE_BYTES + 1)
+    labs = document.get("lab_reports") if isinstance(document, dict) else None
+    if len(files) == 1 and isinstance(labs, list):
+        bare = [lab for lab in labs if isinstance(lab, dict) and not {"file", "sha256"} & set(lab)]
+        if len(bare) == 1:
+            bare[0]["file"] = next(iter(files))
+    return document, files
+
+
+@app.command("month")
+def file_month(
+    file: Annotated[Path, typer.Argument(help="A carbonbook.mrv.month/1 JSON file.")],
+    by: By,
+    lab_report: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--lab-report",
+            help="A lab report's file (PDF or image), matched by file name; repeatable.",
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Default: entity:<the document's entity id>")
+    ] = None,
+    corrects: Annotated[
+        int | None, typer.Option("--corrects", help="The version this filing corrects.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --corrects).")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """File a month's activity record with its lab reports (月度存证); late filings are
+    accepted and flagged LATE, a correction is a new version (--corrects N --reason ...)."""
+    records = run(lambda: _monthly(database))
+
+    def go() -> Filed:
+        document, files = _read_month(file, lab_report or [])
+        entity = document.get("entity") if isinstance(document, dict) else None
+        who = owner or f"entity:{entity.get('id') if isinstance(entity, dict) else ''}"
+        return records.file(who, document, files, by=by, corrects=corrects, reason=reason)
+
+    filed = run(go)
+    if as_json:
+        print_json(filed.to_document())
+        return
+    state = "[bold red]LATE[/]" if filed.late else "[green]on time[/]"
+    out.print(
+        f"{filed.facility} {filed.year}-{filed.month:02d} {filed.line}: v{filed.version} "
+        f"{filed.quantity} {filed.unit}, {state}, measured: {', '.join(filed.measured) or '-'}",
+        highlight=False,
+    )
+    for flag in filed.flags:
+        out.print(f"[yellow]flag:[/] {flag}", highlight=False)
+
+
+@app.command("months")
+def list_months(
+    facility: Annotated[str, typer.Argument(help="The facility, as in its reports.")],
+    year: Annotated[int, typer.Argument(help="The accounting year.")],
+    owner: Annotated[str, typer.Option("--owner", help="The entity, e.g. entity:x")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A year's twelve months against the 40-day deadline: filed, late, missing or pending."""
+    records = run(lambda: _monthly(database))
+    status = run(lambda: records.status(owner, facility, year)).to_document()
+    if as_json:
+        print_json(status)
+        return
+    colours = {"filed": "green", "late": "bold red", "missing": "red", "pending": "dim"}
+    table = Table(title=f"{owner} {facility} {year}: monthly records (月度存证)")
+    for column in ("month", "deadline", "status", "lines", "measured"):
+        table.add_column(column)
+    for month in status["months"]:
+        table.add_row(
+            f"{year}-{month['month']:02d}",
+            month["deadline"],
+            f"[{colours[month['status']]}]{month['status']}[/]",
+            "\n".join(
+                f"{x['line']} v{x['version']}: {x['quantity']} {x['unit']}" for x in month["lines"]
+            ),
+            "\n".join(
+                f"{x['line']}: {', '.join(x['measured'])}" for x in month["lines"] if x["measured"]
+            ),
+        )
+    out.print(table)
+    for line, count in status["measured_months"].items():
+        out.print(f"{line}: carbon content measured in {count} month(s)", highlight=False)
+    for warning in status["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)

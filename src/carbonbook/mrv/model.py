@@ -237,6 +237,9 @@ def compute(report: dict[str, Any]) -> ReportResult:
         _combustion(r, report, factors, result)
         _process(r, report, factors, result)
         _indirect(r, report, factors, result, year)
+    monthly = report.get("monthly")  # a report drafted from monthly records (月度存证)
+    if isinstance(monthly, dict) and isinstance(monthly.get("warnings"), list):
+        result.warnings.extend(str(w) for w in monthly["warnings"])  # late filings, for review
     if r.problems:
         raise InvalidReportError(r.problems)
     return result

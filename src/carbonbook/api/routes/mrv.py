@@ -3,18 +3,22 @@ workflow draft → submitted → verified → locked, whose lock sets the compli
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.errors import ApiError
 from carbonbook.errors import NotFoundError
 from carbonbook.identity.model import Permission, User
 from carbonbook.ledger import Ledger
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.model import compute
+from carbonbook.mrv.monthly import MAX_FILE_BYTES, InvalidMonthError, MonthlyRecords
 from carbonbook.mrv.reports import Event, LockedFigure, Report, Reports, State
 from carbonbook.mrv.whatif import what_if
 from carbonbook.registry.compliance import Compliance
@@ -282,3 +286,165 @@ def _event(e: Event) -> EventOut:
         doc_hash=e.doc_hash,
         comment=e.comment,
     )
+
+
+# -- monthly records (月度存证) with their lab reports -------------------------------------------
+#
+# Filing is one multipart request: the form field `document` holds the carbonbook.mrv.month/1
+# JSON, and each lab report's file is a `files` part whose file name is the one the document
+# gives in `lab_reports[].file`. A correction adds the form fields `corrects` (the version it
+# replaces) and `reason`; a lab report already stored may be cited by `sha256` instead of
+# uploading it again.
+
+Facility = Annotated[str, Path(min_length=1, max_length=120, description="the facility")]
+Year = Annotated[int, Path(ge=1990, le=2100)]
+LabReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a lab report id")]
+
+
+class DraftYearIn(BaseModel):
+    scheme: str = Field(default="national", min_length=1, max_length=40)
+
+
+class DraftYearOut(BaseModel):
+    report: ReportOut
+    warnings: list[str]
+
+
+def _month_owner(user: User, owner: str | None) -> str:
+    """An enterprise sees its own months; a verifier and the regulator name the owner."""
+    if owner is None or owner == user.owner:
+        return user.owner
+    if user.can(Permission.VERIFY_REPORTS) or user.can(Permission.LOCK_REPORTS):
+        return owner
+    raise ApiError(
+        403, "FORBIDDEN", "you may only see your own monthly records", "只能查看本单位的月度记录"
+    )
+
+
+@router.post(
+    "/mrv/months",
+    status_code=201,
+    summary="File a month's activity record with its lab reports (月度存证)",
+)
+async def file_month(
+    user: CurrentUser,
+    ctx: Ctx,
+    document: Annotated[str, Form(max_length=200_000, description="carbonbook.mrv.month/1")],
+    files: Annotated[
+        list[UploadFile] | None,
+        File(description="the lab reports' files (PDF, JPEG, PNG or WebP), at most 10 MiB each"),
+    ] = None,
+    corrects: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """A record filed after the 40-day deadline is accepted and flagged LATE; a filed record
+    never changes (a correction is its next version, with `corrects` and `reason`)."""
+    require(user, Permission.FILE_REPORTS)
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits, too deep
+        raise InvalidMonthError(
+            [Problem("document", f"not JSON we can read ({exc})"[:300], "不是有效的 JSON")]
+        ) from None
+    attached: dict[str, bytes] = {}
+    for upload in files or []:
+        name = upload.filename or ""
+        data = await upload.read(MAX_FILE_BYTES + 1)  # never more than one byte past the limit
+        if not name or name in attached:
+            raise InvalidMonthError(
+                [
+                    Problem(
+                        "files",
+                        f"every file needs its own name ({name!r})",
+                        f"每个文件须有不同的文件名（{name!r}）",
+                    )
+                ]
+            )
+        attached[name] = data
+    filed = MonthlyRecords(ctx.engine).file(
+        user.owner, parsed, attached, by=user.username, corrects=corrects, reason=reason
+    )
+    return filed.to_document()
+
+
+@router.get("/mrv/months/{facility}/{year}", summary="A year's months: filed, late or missing")
+def months(
+    facility: Facility,
+    year: Year,
+    user: CurrentUser,
+    ctx: Ctx,
+    owner: Annotated[str | None, Query(max_length=120, description="verifier, regulator")] = None,
+) -> dict[str, Any]:
+    """Each month's status against its 40-day deadline (filed, late, missing, or pending when
+    not yet due), its lines with their lab reports, and the measured-months count per fuel."""
+    who = _month_owner(user, owner)
+    return MonthlyRecords(ctx.engine).status(who, facility, year).to_document()
+
+
+@router.get(
+    "/mrv/months/{facility}/{year}/{month}/history",
+    summary="Every version of one month's line",
+)
+def month_history(
+    facility: Facility,
+    year: Year,
+    month: Annotated[int, Path(ge=1, le=12)],
+    line: Annotated[str, Query(min_length=1, max_length=60)],
+    user: CurrentUser,
+    ctx: Ctx,
+    owner: Annotated[str | None, Query(max_length=120)] = None,
+) -> list[dict[str, Any]]:
+    who = _month_owner(user, owner)
+    found = MonthlyRecords(ctx.engine).history(who, facility, year, month, line)
+    return [f.to_document() for f in found]
+
+
+@router.get(
+    "/mrv/lab-reports/{lab_report_id}",
+    response_class=Response,
+    summary="A lab report's file (its enterprise, verifiers and the regulator)",
+)
+def lab_report_file(lab_report_id: LabReportId, user: CurrentUser, ctx: Ctx) -> Response:
+    lab, owner, media_type, data = MonthlyRecords(ctx.engine).lab_report_file(lab_report_id)
+    if not (
+        owner == user.owner
+        or user.can(Permission.VERIFY_REPORTS)
+        or user.can(Permission.LOCK_REPORTS)
+    ):
+        # Someone else's lab report: answer as if it did not exist (no probing of ids).
+        raise NotFoundError(
+            f"no lab report {lab_report_id}", f"没有编号为 {lab_report_id} 的检测报告"
+        )
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(lab.file_name)}",
+            "X-Content-SHA256": lab.sha256,
+        },
+    )
+
+
+@router.post(
+    "/mrv/months/{facility}/{year}/draft",
+    response_model=DraftYearOut,
+    summary="Draft the year's report from the monthly records",
+)
+def draft_year(
+    facility: Facility, year: Year, body: DraftYearIn, user: CurrentUser, ctx: Ctx
+) -> DraftYearOut:
+    """Creates the facility-year's draft, or updates the existing draft (or returned report),
+    through the report workflow; the warnings name late and missing months."""
+    require(user, Permission.FILE_REPORTS)
+    check_scheme(body.scheme)
+    report, warnings = MonthlyRecords(ctx.engine).draft_year(
+        user.owner,
+        facility,
+        year,
+        reports_of(ctx.engine, ctx.ledger),
+        by=user.username,
+        scheme=body.scheme,
+    )
+    return DraftYearOut(report=_out(report), warnings=warnings)
