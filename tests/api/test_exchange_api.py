@@ -8,11 +8,14 @@ from carbonbook.ledger import AccountFlags, Batch
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.registry.service import Registry
 from tests.api.conftest import PASSWORD, World
+from tests.exchange.accounts import admit
 
 
 def _members(world: World) -> tuple[dict[str, str], dict[str, str]]:
     world.identity.register("bus", PASSWORD, Role.ENTERPRISE, owner="ent:bus")
     world.identity.register("fund", PASSWORD, Role.MEMBER, owner="member:fund")
+    admit(world.ledger.engine, "ent:bus")
+    admit(world.ledger.engine, "member:fund")
     Registry(world.ledger.engine, world.ledger).issue(
         unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=1_000, key="i", by="mee"
     )

@@ -7,27 +7,29 @@ import re
 
 import pytest
 
+from carbonbook.exchange.bank import SimulatedBank
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
-from carbonbook.ledger import AccountFlags, Batch, Ledger
-from carbonbook.ledger import TransferRequest as T
+from carbonbook.ledger import Ledger
 from carbonbook.registry.service import Registry
 from tests.e2e.conftest import PASSWORD
+from tests.exchange.accounts import admit
 
 pytestmark = pytest.mark.browser
+FUND_BANK_NO = "6222020200000000031"
 
 
 def _members(engine) -> None:
     identity = Identity(engine)
     identity.register("bus", PASSWORD, Role.ENTERPRISE, display_name="示例公交", owner="ent:bus")
     identity.register("fund", PASSWORD, Role.MEMBER, display_name="绿色基金", owner="member:fund")
+    admit(engine, "ent:bus")
+    admit(engine, "member:fund", "绿色基金")
     ledger = Ledger(engine)
     Registry(engine, ledger).issue(
         unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=500, key="i", by="mee"
     )
-    bank = ledger.open_account("bank:settlement", "CNY", "issuer", AccountFlags.ISSUER)
-    fund = ledger.open_account("member:fund", "CNY")
-    ledger.post(Batch("bank", "d", [T.move(bank.id, fund.id, "CNY", 1_000_000, "deposit")]))
+    SimulatedBank(engine).open_account(FUND_BANK_NO, "绿色基金", 5_000_000)
 
 
 def _log_in(browser, base: str, username: str):
@@ -56,7 +58,18 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     # The seller's hall is live: the buyer's trade arrives by server-sent events.
     seller.locator("#depth[data-live=true]").wait_for()
 
+    # The buyer binds its bank account and deposits 10,000 yuan through the settlement bank.
     buyer = _log_in(browser, live_site.base, "fund")
+    buyer.click("#nav-funds")
+    assert buyer.locator("#trading-account").get_attribute("data-state") == "approved"
+    buyer.fill("#account_no", FUND_BANK_NO)
+    buyer.click("#bind")
+    assert buyer.locator("#bound").inner_text().endswith("绿色基金")
+    buyer.fill("#deposit-amount", "10000")
+    buyer.click("#deposit")
+    buyer.wait_for_url(re.compile(r".*/funds$"))
+    assert buyer.locator("#cash-balance").inner_text() == "10,000.00"
+    assert buyer.locator("#transfers tbody tr").first.get_attribute("data-state") == "done"
     buyer.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-2024")
     buyer.select_option("#side", "buy")
     buyer.fill("#price", "68.50")

@@ -16,6 +16,7 @@ from carbonbook.ledger import AccountFlags, Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.registry.service import Registry
 from carbonbook.web.app import create_app
+from tests.exchange.accounts import admit
 from tests.web.test_pages import PASSWORD, csrf_of, log_in
 
 
@@ -26,6 +27,8 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     identity.register("bus", PASSWORD, Role.ENTERPRISE, owner="ent:bus")
     identity.register("fund", PASSWORD, Role.MEMBER, owner="member:fund")
     identity.register("chen", PASSWORD, Role.PERSON, owner="person:chen")
+    admit(engine, "ent:bus")
+    admit(engine, "member:fund")
     ledger = Ledger(engine)
     ledger.ensure_assets()
     Registry(engine, ledger).issue(

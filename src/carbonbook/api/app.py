@@ -9,10 +9,12 @@ from carbonbook import __version__
 from carbonbook.api import errors
 from carbonbook.api.deps import Context
 from carbonbook.api.routes import (
+    achievements,
     allocation,
     auth,
     checkins,
     exchange,
+    funds,
     ledger,
     market_data,
     methodologies,
@@ -51,11 +53,13 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(personal.router, prefix=API_PREFIX)
     app.include_router(rewards.router, prefix=API_PREFIX)
+    app.include_router(achievements.router, prefix=API_PREFIX)
     app.include_router(checkins.router, prefix=API_PREFIX)
     app.include_router(registry.router, prefix=API_PREFIX)
     app.include_router(mrv.router, prefix=API_PREFIX)
     app.include_router(allocation.router, prefix=API_PREFIX)
     app.include_router(exchange.router, prefix=API_PREFIX)
+    app.include_router(funds.router, prefix=API_PREFIX)
     app.include_router(market_data.router, prefix=API_PREFIX)
     app.include_router(methodologies.router, prefix=API_PREFIX)
     return app

@@ -11,6 +11,9 @@ from fastapi import Depends, Header, Request
 from carbonbook.api.errors import ApiError
 from carbonbook.api.ratelimit import RateLimiter
 from carbonbook.exchange.auctions import Auctions
+from carbonbook.exchange.bank import SettlementBank, SimulatedBank
+from carbonbook.exchange.funds import Funds
+from carbonbook.exchange.members import Members
 from carbonbook.exchange.service import Exchange
 from carbonbook.identity.errors import AuthenticationError
 from carbonbook.identity.model import Permission, User
@@ -29,19 +32,40 @@ class Context:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     login_per_minute: int = 20
     _exchange: Exchange | None = None
+    _bank: SettlementBank | None = None
 
     @property
     def exchange(self) -> Exchange:
-        """The application's one exchange: its order books live as long as the app."""
+        """The application's one exchange: its order books live as long as the app; only
+        approved trading accounts trade (`Members.admit`)."""
         if self._exchange is None:
             registry = Registry(self.engine, self.ledger)
-            self._exchange = Exchange(self.engine, self.ledger, settle=registry.settle_in)
+            self._exchange = Exchange(
+                self.engine, self.ledger, settle=registry.settle_in, admit=self.members.admit
+            )
         return self._exchange
 
     @property
     def auctions(self) -> Auctions:
         registry = Registry(self.engine, self.ledger)
-        return Auctions(self.engine, self.ledger, settle=registry.settle_in)
+        return Auctions(
+            self.engine, self.ledger, settle=registry.settle_in, admit=self.members.admit
+        )
+
+    @property
+    def members(self) -> Members:
+        return Members(self.engine)
+
+    @property
+    def bank(self) -> SettlementBank:
+        """The settlement bank: the in-process simulated bank (its own books, same database)."""
+        if self._bank is None:
+            self._bank = SimulatedBank(self.engine)
+        return self._bank
+
+    @property
+    def funds(self) -> Funds:
+        return Funds(self.engine, self.ledger, self.bank, members=self.members)
 
 
 def context(request: Request) -> Context:

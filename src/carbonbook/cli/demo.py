@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,13 +21,18 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from carbonbook.api.routes.mrv import reports_of
+from carbonbook.exchange.bank import SimulatedBank, shanghai_day
+from carbonbook.exchange.funds import Funds
+from carbonbook.exchange.members import Members, credit_code_check
 from carbonbook.exchange.service import Exchange
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
-from carbonbook.ledger import AccountFlags, Batch, Ledger
+from carbonbook.ledger import Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
-from carbonbook.ledger.service import CORE_ASSETS
+from carbonbook.ledger.service import CORE_ASSETS, now_us
 from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.mrv.monthly import MonthlyRecords
+from carbonbook.personal.achievements import Achievements
 from carbonbook.personal.rewards import Rewards, parse_catalogue
 from carbonbook.personal.service import Personal
 from carbonbook.registry.allocations import Allocations
@@ -90,34 +96,34 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
     ):
         identity.register_partner(code, name)
 
-    bank = ledger.open_account("bank:settlement", "CNY", "issuer", AccountFlags.ISSUER)
-
     _personal_month(ledger.engine)
+    achievements = Achievements(ledger.engine)
+    for person, shown in (("chen", "骑行的陈"), ("xu", None)):
+        achievements.set_groups(
+            person,
+            actor="demo",
+            display_name=shown,
+            city="北京",
+            organisation="示例公交集团",
+            team="绿色通勤队",
+        )
+    achievements.award_all()
     Rewards(ledger.engine).put(parse_catalogue(REWARDS, "demo rewards"), actor="demo")
     _registry_year(ledger)
+    _monthly_records(ledger.engine)
+    _trading_accounts(ledger)
 
-    steel_cny = ledger.open_account("entity:demo-steel", "CNY")
-    bus_cny = ledger.open_account("entity:demo-bus", "CNY")
-    fund_cny = ledger.open_account("member:fund", "CNY")
-    ledger.post(
-        Batch(
-            "bank",
-            "demo-deposits",
-            [
-                T.move(bank.id, steel_cny.id, "CNY", 2_000_000_000, "deposit"),  # 20 m yuan
-                T.move(bank.id, fund_cny.id, "CNY", 100_000_000, "deposit"),  # 1 m yuan
-            ],
-        )
-    )
     # The bus group sells surplus allowances: units and cash in one batch (货银对付), the
     # serial blocks moving with the units.
     registry = Registry(ledger.engine, ledger)
     bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
-    for key, buyer, buyer_cny, tonnes, price_fen in (
-        ("demo-trade-1", "entity:demo-steel", steel_cny, 20_000, 6_800),
-        ("demo-trade-2", "member:fund", fund_cny, 1_000, 6_912),
+    bus_cny = ledger.open_account("entity:demo-bus", "CNY")
+    for key, buyer, tonnes, price_fen in (
+        ("demo-trade-1", "entity:demo-steel", 20_000, 6_800),
+        ("demo-trade-2", "member:fund", 1_000, 6_912),
     ):
         buyer_cea = ledger.open_account(buyer, "CEA-2024")
+        buyer_cny = ledger.open_account(buyer, "CNY")
         legs = [
             T.move(bus_cea.id, buyer_cea.id, "CEA-2024", tonnes, "trade"),
             T.move(buyer_cny.id, bus_cny.id, "CNY", tonnes * price_fen, "trade"),
@@ -130,7 +136,8 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
             )
     # The trading hall's practice market (the national rules around the clock) has a book:
     # the fund lists 300 t, the steel works bids for 1,000 t below it.
-    exchange = Exchange(ledger.engine, ledger, settle=registry.settle_in)
+    members = Members(ledger.engine)
+    exchange = Exchange(ledger.engine, ledger, settle=registry.settle_in, admit=members.admit)
     for owner, side, price, tonnes in (
         ("member:fund", "sell", 6_850, 300),
         ("entity:demo-steel", "buy", 6_750, 1_000),
@@ -144,6 +151,110 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
             quantity=tonnes,
             key=f"demo-{side}",
             by=owner,
+        )
+
+
+# (user, owner, entity, credit code's first 17 characters, bank account, cash at the bank in
+# fen, deposit in fen): the firms open trading accounts (KYC by the regulator's staff), bind
+# their own bank accounts and deposit through the simulated settlement bank.
+TRADERS = (
+    (
+        "steel",
+        "entity:demo-steel",
+        "示例钢铁有限公司",
+        "91110000MA0000001",
+        "6222020200000001001",
+        5_000_000_000,
+        2_000_000_000,
+    ),
+    (
+        "bus",
+        "entity:demo-bus",
+        "示例公交集团",
+        "91110000MA0000002",
+        "6222020200000001002",
+        500_000_000,
+        0,
+    ),
+    (
+        "fund",
+        "member:fund",
+        "绿色投资基金",
+        "91110000MA0000003",
+        "6222020200000001003",
+        300_000_000,
+        100_000_000,
+    ),
+)
+
+
+def _trading_accounts(ledger: Ledger) -> None:
+    """Trading accounts, bank bindings and deposits; the day reconciled with the bank."""
+    members = Members(ledger.engine)
+    bank = SimulatedBank(ledger.engine)
+    funds = Funds(ledger.engine, ledger, bank, members=members)
+    for user, owner, name, body, bank_no, at_bank, deposit in TRADERS:
+        account = members.apply(
+            owner=owner,
+            kind="legal_person",
+            entity_name=name,
+            identifier=body + credit_code_check(body),
+            by=user,
+        )
+        members.review(account.id, approve=True, reason=None, by="admin")
+        bank.open_account(bank_no, name, at_bank)
+        funds.bind(owner=owner, account_no=bank_no, holder=name, by=user)
+        if deposit:
+            funds.deposit(owner=owner, amount_fen=deposit, key="demo-deposit", by=user)
+    funds.reconcile(shanghai_day(now_us()), by="admin")
+
+
+def _fixed(at_us: int) -> Callable[[], int]:
+    """A clock stopped at `at_us`: the demo files each month when it was due."""
+    return lambda: at_us
+
+
+def _monthly_records(engine: sa.Engine) -> None:
+    """The steel works' 2025 monthly records (月度存证) of its coal line with lab reports:
+    January-September on time, October filed after its 40-day deadline (late)."""
+    pdf = b"%PDF-1.4\n% carbonbook demo lab report\n%%EOF\n"
+    for month in range(1, 11):
+        filed = datetime(2025, month + 1, 5, 10, tzinfo=SHANGHAI)
+        if month == 10:
+            filed = datetime(2025, 12, 20, 10, tzinfo=SHANGHAI)  # the deadline was 12-10
+        at_us = int(filed.timestamp() * 1_000_000)
+        report_no = f"CQJL-2025-{month:02d}-017"
+        MonthlyRecords(engine, clock=_fixed(at_us)).file(
+            "entity:demo-steel",
+            {
+                "format": "carbonbook.mrv.month/1",
+                "entity": {"id": "demo-steel", "name": "示例钢铁有限公司"},
+                "facility": "main-works",
+                "year": 2025,
+                "month": month,
+                "methodology": "gbt-32151.5-2015",
+                "line": "coal-1",
+                "category": "fuel_combustion",
+                "name": "bituminous_coal",
+                "quantity": str(800 + 5 * month),
+                "unit": "t",
+                "parameters": {
+                    "ncv_gj_per_unit": {"value": "23.204", "lab_report": report_no},
+                    "carbon_content_tc_per_gj": {"value": "0.02618", "lab_report": report_no},
+                },
+                "lab_reports": [
+                    {
+                        "report_no": report_no,
+                        "lab": "示例煤质检测中心 (demo)",
+                        "accreditation": "CNAS L0000",
+                        "sample_date": f"2025-{month:02d}-15",
+                        "report_date": f"2025-{month:02d}-28",
+                        "file": f"{report_no}.pdf",
+                    }
+                ],
+            },
+            {f"{report_no}.pdf": pdf},
+            by="steel",
         )
 
 

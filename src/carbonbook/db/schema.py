@@ -643,6 +643,196 @@ methodology_versions = sa.Table(
 
 # --- personal: levels, badges (勋章), streaks and leaderboards (migration 0014) ---
 
+# Badges awarded: one row per person and badge, ever (the primary key makes awarding
+# idempotent). `earned_day` is the Asia/Shanghai day the rule first held, `earned_at` when it
+# was written; the rules' version and sha256 say which rules it was earned under.
+person_badges = sa.Table(
+    "person_badges",
+    metadata,
+    sa.Column("person", sa.String(120), primary_key=True),
+    sa.Column("badge", sa.String(60), primary_key=True),
+    sa.Column("rules_version", sa.String(40), nullable=False),
+    sa.Column("rules_hash", sa.String(64), nullable=False),
+    sa.Column("earned_day", sa.String(10), nullable=False),
+    sa.Column("earned_at", Micros, nullable=False),
+)
+
+# Who a person competes with on leaderboards: a city, an organisation and a team in it (each
+# optional), set by the person or an administrator, and the name boards show (else a masked
+# handle: a handle may be a phone number or an e-mail address).
+person_groups = sa.Table(
+    "person_groups",
+    metadata,
+    sa.Column("person", sa.String(120), primary_key=True),
+    sa.Column("display_name", sa.String(40), nullable=True),
+    sa.Column("city", sa.String(60), nullable=True),
+    sa.Column("organisation", sa.String(120), nullable=True),
+    sa.Column("team", sa.String(120), nullable=True),
+    sa.Column("set_by", sa.String(120), nullable=False),  # user:ID of the person or the admin
+    sa.Column("updated_at", Micros, nullable=False),
+    sa.Index(None, "city"),
+    sa.Index(None, "organisation", "team"),
+)
+
 # --- mrv: monthly activity data and lab reports, the 40-day filing (migration 0015) ---
 
+# Monthly activity records (月度存证): one row per version of (owner, facility, year, month,
+# line); a row is never updated, a correction is the next version with its reason. `late` is
+# the stored 40-day flag; `flags` holds every data-quality flag (JSON list of texts).
+mrv_monthly_records = sa.Table(
+    "mrv_monthly_records",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("facility", sa.String(120), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("month", sa.Integer, nullable=False),
+    sa.Column("line", sa.String(60), nullable=False),  # the source line's id, the filer's
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("category", sa.String(24), nullable=False),  # fuel_combustion, process, ...
+    sa.Column("name", sa.String(60), nullable=False),  # fuel, material or product
+    sa.Column("quantity", sa.String(40), nullable=False),  # exact decimal text
+    sa.Column("unit", sa.String(20), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # the carbonbook.mrv.month/1 JSON
+    sa.Column("doc_hash", sa.String(64), nullable=False),  # sha256 of the canonical document
+    sa.Column("late", sa.Boolean, nullable=False),  # filed after the 40-day deadline
+    sa.Column("flags", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why this version corrects the one before
+    sa.Column("filed_by", sa.String(120), nullable=False),
+    sa.Column("filed_at", Micros, nullable=False),
+    sa.UniqueConstraint("owner", "facility", "year", "month", "line", "version"),
+    sa.Index(None, "owner", "facility", "year"),
+)
+
+# The lab reports (检测报告) a record's measured parameters cite, one row per record version.
+mrv_lab_reports = sa.Table(
+    "mrv_lab_reports",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("report_no", sa.String(60), nullable=False),
+    sa.Column("lab", sa.String(200), nullable=False),
+    sa.Column("accreditation", sa.String(40), nullable=False),  # "CNAS L1234", "CMA 1612..."
+    sa.Column("sample_date", sa.String(10), nullable=False),  # ISO date
+    sa.Column("report_date", sa.String(10), nullable=False),
+    sa.Column("file_name", sa.String(200), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # the file in mrv_lab_report_files
+    sa.Column("late", sa.Boolean, nullable=False),  # issued after the 40-day deadline
+    sa.UniqueConstraint("record_id", "report_no"),
+)
+
+# The files themselves (PDF or image), stored once by content hash.
+mrv_lab_report_files = sa.Table(
+    "mrv_lab_report_files",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("media_type", sa.String(40), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("stored_at", Micros, nullable=False),
+)
+
 # --- exchange: trading accounts (KYC), bank bindings, funds, the simulated bank (0016) ---
+
+# One trading account per entity (交易账户), opened after a KYC review by exchange staff.
+trading_accounts = sa.Table(
+    "trading_accounts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False, unique=True),  # one per entity
+    sa.Column("kind", sa.String(12), nullable=False),  # legal_person | individual
+    sa.Column("entity_name", sa.String(200), nullable=False),
+    # Legal persons: the unified social credit code (统一社会信用代码), public by law.
+    # Individuals: only the last four characters of the ID number and its keyed digest.
+    sa.Column("identifier", sa.String(18), nullable=False),
+    sa.Column("identifier_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("state", sa.String(10), nullable=False),  # applied | approved | rejected
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("applied_by", sa.String(120), nullable=False),
+    sa.Column("applied_at", Micros, nullable=False),
+    sa.Column("reviewed_by", sa.String(120), nullable=True),
+    sa.Column("reviewed_at", Micros, nullable=True),
+)
+
+# The bank account bound to a trading account (同名账户): where deposits come from and
+# withdrawals go to. The number is personal data: responses and logs show it masked.
+bank_bindings = sa.Table(
+    "bank_bindings",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("bank", sa.String(20), nullable=False),
+    sa.Column("account_no", sa.String(40), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # bound | unbound
+    sa.Column("bound_by", sa.String(120), nullable=False),
+    sa.Column("bound_at", Micros, nullable=False),
+    sa.Column("unbound_at", Micros, nullable=True),
+    sa.Index(None, "account_id", "state"),
+)
+
+# Deposits (入金) and withdrawals (出金) through the settlement bank. `ref` is the instruction's
+# identity at the bank: a retry after a lost answer asks again under the same ref.
+fund_transfers = sa.Table(
+    "fund_transfers",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("direction", sa.String(10), nullable=False),  # deposit | withdrawal
+    sa.Column("amount_fen", Amount, nullable=False),
+    sa.Column("bank", sa.String(20), nullable=False),
+    sa.Column("account_no", sa.String(40), nullable=False),
+    sa.Column("ref", sa.String(40), nullable=False, unique=True),
+    sa.Column("state", sa.String(10), nullable=False),  # pending | done | failed
+    sa.Column("code", sa.String(40), nullable=True),  # why it failed, or why still pending
+    sa.Column("pending_transfer", sa.BigInteger, nullable=True),  # a withdrawal's hold
+    sa.Column("batch_id", sa.BigInteger, nullable=True),
+    sa.Column("requested_by", sa.String(120), nullable=False),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("completed_at", Micros, nullable=True),
+    sa.UniqueConstraint("owner", "key"),
+    sa.Index(None, "state", "id"),
+)
+
+# Each day's reconciliation (对账) of the bank's client-funds account with the ledger.
+fund_reconciliations = sa.Table(
+    "fund_reconciliations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("bank", sa.String(20), nullable=False),
+    sa.Column("bank_balance_fen", Amount, nullable=False),
+    sa.Column("ledger_balance_fen", Amount, nullable=False),
+    sa.Column("clients_total_fen", Amount, nullable=False),
+    sa.Column("breaks", sa.Text, nullable=False),  # JSON list
+    sa.Column("state", sa.String(10), nullable=False),  # balanced | breaks
+    sa.Column("run_by", sa.String(120), nullable=False),
+    sa.Column("run_at", Micros, nullable=False),
+    sa.Index(None, "day", "id"),
+)
+
+# The simulated settlement bank's own books (模拟存管银行): a separate system in reality, kept
+# in its own tables and reached only through the bank interface.
+sim_bank_accounts = sa.Table(
+    "sim_bank_accounts",
+    metadata,
+    sa.Column("account_no", sa.String(40), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("balance_fen", Amount, nullable=False),
+    sa.Column("opened_at", Micros, nullable=False),
+)
+
+sim_bank_entries = sa.Table(
+    "sim_bank_entries",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("ref", sa.String(40), nullable=False, unique=True),
+    sa.Column("debit_no", sa.String(40), nullable=False),
+    sa.Column("credit_no", sa.String(40), nullable=False),
+    sa.Column("amount_fen", Amount, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # done | queued | rejected
+    sa.Column("code", sa.String(40), nullable=True),
+    sa.Column("day", sa.String(10), nullable=False),  # booking day, Asia/Shanghai
+    sa.Column("at", Micros, nullable=False),
+)

@@ -16,7 +16,7 @@ from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_auctions, exchange_bids
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
 from carbonbook.exchange.markets import market
-from carbonbook.exchange.service import CASH, clearing_account, listed
+from carbonbook.exchange.service import CASH, Admit, clearing_account, listed
 from carbonbook.ledger import Batch
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import now_us
@@ -96,11 +96,13 @@ class Auctions:
         *,
         settle: Settle,
         clock: Callable[[], datetime] | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.engine = engine
         self.ledger = ledger
         self.settle_batch = settle
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.admit = admit
 
     def announce(
         self,
@@ -145,6 +147,8 @@ class Auctions:
             ).first()
             if found is not None:
                 return _auction(found)
+            if self.admit is not None:
+                self.admit(conn, seller, rules)
             units = self.ledger.open_account_in(conn, seller, instrument)
             if units.available < quantity:
                 raise OrderRefusedError(
@@ -222,6 +226,8 @@ class Auctions:
                 )
             if quantity <= 0 or quantity % rules.lot or quantity > auction.quantity:
                 raise OrderRefusedError("BAD_LOT", "bid 1 lot up to the whole lot", "竞买数量无效")
+            if self.admit is not None:
+                self.admit(conn, bidder, rules)
             cash = self.ledger.open_account_in(conn, bidder, CASH)
             need = price_fen * quantity
             if cash.available < need:

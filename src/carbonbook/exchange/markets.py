@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 from importlib import resources
@@ -45,10 +45,13 @@ class Market:
     fee_rate: Decimal
     reference_fen: int
     source: str
+    holidays: frozenset[date] = frozenset()  # 休市: closed all day (Asia/Shanghai)
 
     def is_open(self, moment: datetime, *, block: bool = False) -> bool:
         local = moment.astimezone(SHANGHAI)
         if local.weekday() >= 5 and not self.weekends:
+            return False
+        if local.date() in self.holidays:
             return False
         now = local.time()
         sessions = self.block_sessions if block else self.sessions
@@ -76,7 +79,8 @@ def data_dir() -> Path:
 @cache
 def load_markets() -> dict[str, Market]:
     raw = tomllib.loads((data_dir() / "markets.toml").read_text(encoding="utf-8"))
-    return {m.id: m for m in (_market(e) for e in raw.get("market", []))}
+    holidays = frozenset(date.fromisoformat(d) for d in raw.get("calendar", {}).get("holidays", []))
+    return {m.id: m for m in (_market(e, holidays) for e in raw.get("market", []))}
 
 
 def market(market_id: str) -> Market:
@@ -101,7 +105,7 @@ def _clock(text: str) -> time | None:
     return None if text == "24:00" else time.fromisoformat(text)
 
 
-def _market(e: dict[str, Any]) -> Market:
+def _market(e: dict[str, Any], holidays: frozenset[date]) -> Market:
     sessions = tuple((time.fromisoformat(a), _clock(b)) for a, b in e["sessions"])
     blocks = tuple(
         (time.fromisoformat(a), _clock(b)) for a, b in e.get("block_sessions", e["sessions"])
@@ -124,4 +128,5 @@ def _market(e: dict[str, Any]) -> Market:
         fee_rate=D(str(e.get("fee_rate", "0"))),
         reference_fen=_fen(str(e["reference_price"])),
         source=str(e["source"]),
+        holidays=holidays if e.get("holidays", True) else frozenset(),
     )

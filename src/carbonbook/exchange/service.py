@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 Settle = Callable[
     [sa.Connection, Batch, list[tuple[str, int, int, int]]], tuple["BatchResult", Any]
 ]
+# The gate before trading (the KYC'd trading account, `Members.admit`), in the caller's
+# transaction: (connection, owner, market). None: everyone may trade (the pure tests).
+Admit = Callable[[sa.Connection, str, Market], None]
 CLEARING = "exchange:clearing"  # the exchange's clearing accounts: nets to zero after a fill
 CASH = "CNY"
 MAX_QTY = 10**9
@@ -165,11 +168,13 @@ class Exchange:
         *,
         settle: Settle,
         clock: Callable[[], datetime] | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.engine = engine
         self.ledger = ledger
         self.settle_batch = settle
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.admit = admit
         self._books: dict[tuple[str, str], OrderBook] = {}
         self._ids: dict[tuple[str, str, str], int] = {}
         self._refs: dict[tuple[str, str, str], int] = {}
@@ -199,6 +204,7 @@ class Exchange:
             self._check(rules, instrument, side, price_fen, quantity)
             try:
                 with self.engine.begin() as conn:
+                    self._admit(conn, owner, rules)
                     return self._place_in(
                         conn, rules, owner, instrument, side, price_fen, quantity, key, by
                     )
@@ -302,6 +308,7 @@ class Exchange:
             self._check_block(
                 conn, rules, instrument, side, owner, counterparty, price_fen, quantity
             )
+            self._admit(conn, owner, rules)
             asset = CASH if side == "buy" else instrument
             need = price_fen * quantity if side == "buy" else quantity
             mine = self.ledger.open_account_in(conn, owner, asset)
@@ -343,6 +350,7 @@ class Exchange:
         with self._lock, self.engine.begin() as conn:
             row = self._pending_block(conn, owner, block_id, counterparty=True)
             rules = market(row.market)
+            self._admit(conn, owner, rules)
             day = self._day()
             if not rules.is_open(self.clock(), block=True):
                 raise OrderRefusedError(
@@ -868,6 +876,10 @@ class Exchange:
             found = self.ledger.open_account_in(conn, owner, asset, name, AccountFlags.NONE).id
             self._ids[key] = found
         return found
+
+    def _admit(self, conn: sa.Connection, owner: str, rules: Market) -> None:
+        if self.admit is not None:
+            self.admit(conn, owner, rules)
 
     def _clearing(self, conn: sa.Connection, asset: str) -> Account:
         return clearing_account(self.ledger, conn, asset)

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     FILE_REPORTS = "mrv.file"  # draft, edit and submit one's own emissions reports
     VERIFY_REPORTS = "mrv.verify"  # return or verify submitted reports (third party)
     LOCK_REPORTS = "mrv.lock"  # lock verified reports: they become the compliance figure
+    RUN_EXCHANGE = "exchange.operate"  # KYC review, fund recovery, reconciliation (交易所运营)
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {

@@ -133,6 +133,16 @@ class Identity:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
         return None if row is None else _user(row)
 
+    def users_of(self, owner: str) -> list[User]:
+        """The users acting for a ledger owner (an entity's operators), by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(users)
+                .where(users.c.owner == owner, users.c.disabled.is_(False))
+                .order_by(users.c.username)
+            )
+            return [_user(r) for r in rows]
+
     def authenticate(self, username: str, password: str) -> User:
         """The user with this username and password, or BadCredentialsError (same for both)."""
         with self.engine.connect() as conn:

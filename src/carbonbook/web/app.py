@@ -17,9 +17,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from carbonbook.api.app import API_PREFIX, create_api
 from carbonbook.web import (
+    achievements,
     carbon,
     checkins,
     exchange,
+    funds,
     methodologies,
     mrv,
     pages,
@@ -51,10 +53,12 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(carbon.router)
+    app.include_router(achievements.router)
     app.include_router(registry.router)
     app.include_router(mrv.router)
     app.include_router(regulator.router)
     app.include_router(exchange.router)
+    app.include_router(funds.router)
     app.include_router(checkins.router)
     app.include_router(methodologies.router)
     _pages_get_html_errors(app)

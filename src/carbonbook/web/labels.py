@@ -63,6 +63,21 @@ REASONS = (
     N_("rejected"),
 )
 
+# Trading accounts, deposits and withdrawals, and the reconciliation's findings.
+FUNDS = (
+    N_("applied"),
+    N_("failed"),
+    N_("balanced"),
+    N_("breaks"),
+    N_("in_transit"),
+    N_("timing"),
+    N_("balance"),
+    N_("unbacked"),
+    N_("missing_at_bank"),
+    N_("amount_mismatch"),
+    N_("unknown_at_exchange"),
+)
+
 # The part of a ledger owner before the colon ("scheme:bj-green-life" -> "scheme").
 OWNER_KINDS = (
     N_("person"),

@@ -1,0 +1,301 @@
+"""Trading accounts (交易账户) and their KYC review: who may trade on the exchange.
+
+One trading account per entity (the national rule: one per entity, several operators; the
+operators are the users registered for the entity). An entity applies with its legal
+identifier, exchange staff review the application (never their own), and only an approved
+account may place orders, report block trades or bid; a market that admits no individuals
+(the national and CCER markets today) refuses them even when approved.
+
+Identifiers are checked by their check character before anything is stored: the unified
+social credit code of GB 32100-2015 for legal persons, the resident identity number of
+GB 11643-1999 for individuals. An individual's number is personal data: only its last four
+characters and a digest (the one-account-per-entity key) are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from carbonbook import auditlog
+from carbonbook.db.ids import allocate_ids
+from carbonbook.db.schema import trading_accounts
+from carbonbook.errors import ConflictError, NotFoundError, PermissionDeniedError
+from carbonbook.exchange.errors import ExchangeError, OrderRefusedError
+from carbonbook.ledger.service import now_us
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from carbonbook.exchange.markets import Market
+
+KINDS = ("legal_person", "individual")
+
+# GB 32100-2015: 18 characters over 31 symbols (no I, O, Z, S, V); the last is a check
+# character, 31 - (sum of value x weight mod 31), 31 written as 0.
+_USCC_SYMBOLS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# GB 11643-1999: 17 digits and a check character from (sum of digit x weight) mod 11.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECKS = "10X98765432"
+
+
+class ApplicationRefusedError(ExchangeError):
+    """A trading-account application that cannot be accepted; nothing was stored."""
+
+    def __init__(self, code: str, message: str, message_zh: str) -> None:
+        super().__init__(message, message_zh)
+        self.code = code  # type: ignore[misc]
+
+
+def credit_code_check(body: str) -> str:
+    """The check character of the first 17 characters of a unified social credit code."""
+    total = sum(_USCC_SYMBOLS.index(c) * w for c, w in zip(body, _USCC_WEIGHTS, strict=True))
+    return _USCC_SYMBOLS[(31 - total % 31) % 31]
+
+
+def is_credit_code(text: str) -> bool:
+    """Whether `text` is a unified social credit code with a correct check character."""
+    if len(text) != 18 or any(c not in _USCC_SYMBOLS for c in text):
+        return False
+    return credit_code_check(text[:17]) == text[17]
+
+
+def is_resident_id(text: str) -> bool:
+    """Whether `text` is an 18-character resident identity number with a correct check."""
+    if len(text) != 18 or not text[:17].isdigit():
+        return False
+    total = sum(int(c) * w for c, w in zip(text, _ID_WEIGHTS, strict=False))
+    return _ID_CHECKS[total % 11] == text[17]
+
+
+@dataclass(frozen=True, slots=True)
+class TradingAccount:
+    id: int
+    owner: str
+    kind: str
+    entity_name: str
+    identifier: str  # the credit code, or an individual's number masked to its last four
+    state: str
+    reason: str | None
+    applied_by: str
+    applied_at: int
+    reviewed_by: str | None
+    reviewed_at: int | None
+
+    @property
+    def approved(self) -> bool:
+        return self.state == "approved"
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "kind": self.kind,
+            "entity_name": self.entity_name,
+            "identifier": self.identifier,
+            "state": self.state,
+            "reason": self.reason,
+            "applied_by": self.applied_by,
+            "applied_at_us": self.applied_at,
+            "reviewed_by": self.reviewed_by,
+            "reviewed_at_us": self.reviewed_at,
+        }
+
+
+class Members:
+    """Applications, reviews and the admission check the exchange asks before trading."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], int] = now_us) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def apply(
+        self, *, owner: str, kind: str, entity_name: str, identifier: str, by: str
+    ) -> TradingAccount:
+        """File an application (开户申请); a rejected entity may apply again."""
+        name = " ".join(entity_name.split())
+        code = identifier.strip().upper()
+        shown, digest = _identify(kind, code)
+        if not name:
+            raise ApplicationRefusedError("BAD_NAME", "the entity's name is empty", "主体名称为空")
+        with self.engine.begin() as conn:
+            mine = conn.execute(
+                sa.select(trading_accounts).where(trading_accounts.c.owner == owner)
+            ).first()
+            other = conn.execute(
+                sa.select(trading_accounts.c.owner).where(
+                    trading_accounts.c.identifier_digest == digest
+                )
+            ).first()
+            if other is not None and other.owner != owner:
+                raise ApplicationRefusedError(
+                    "ACCOUNT_EXISTS",
+                    "this identifier already holds a trading account: one per entity",
+                    "该证件号码已开立交易账户：每个主体只能开立一个",
+                )
+            values = {
+                "kind": kind,
+                "entity_name": name,
+                "identifier": shown,
+                "identifier_digest": digest,
+                "state": "applied",
+                "reason": None,
+                "applied_by": by,
+                "applied_at": self.clock(),
+                "reviewed_by": None,
+                "reviewed_at": None,
+            }
+            if mine is None:
+                account_id = allocate_ids(conn)
+                conn.execute(trading_accounts.insert().values(id=account_id, owner=owner, **values))
+            elif mine.state == "rejected":
+                account_id = mine.id
+                conn.execute(
+                    trading_accounts.update()
+                    .where(trading_accounts.c.id == account_id)
+                    .values(**values)
+                )
+            else:
+                raise ApplicationRefusedError(
+                    "ACCOUNT_EXISTS",
+                    f"{owner} already has a trading account ({mine.state})",
+                    f"{owner} 已有交易账户（{_STATE_ZH[mine.state]}）",
+                )
+            auditlog.append(conn, by, "exchange.account.apply", f"trading-account:{account_id}")
+            return self._get(conn, account_id)
+
+    def review(
+        self, account_id: int, *, approve: bool, reason: str | None, by: str
+    ) -> TradingAccount:
+        """Approve or reject an application (KYC 审核); a rejection says why."""
+        with self.engine.begin() as conn:
+            row = self._get(conn, account_id)
+            if row.state != "applied":
+                raise ConflictError(
+                    f"trading account {account_id} is {row.state}, not awaiting review",
+                    f"交易账户 {account_id} 当前为{_STATE_ZH[row.state]}，不在待审核状态",
+                )
+            if row.applied_by == by:
+                raise PermissionDeniedError(
+                    "an application is reviewed by someone other than its applicant",
+                    "申请须由申请人以外的人员审核",
+                )
+            text = " ".join((reason or "").split())
+            if not approve and not text:
+                raise ApplicationRefusedError(
+                    "REASON_REQUIRED", "a rejection needs a reason", "驳回须说明理由"
+                )
+            state = "approved" if approve else "rejected"
+            conn.execute(
+                trading_accounts.update()
+                .where(trading_accounts.c.id == account_id)
+                .values(state=state, reason=text or None, reviewed_by=by, reviewed_at=self.clock())
+            )
+            auditlog.append(
+                conn,
+                by,
+                "exchange.account." + ("approve" if approve else "reject"),
+                f"trading-account:{account_id}",
+                {"reason": text} if text else None,
+            )
+            return self._get(conn, account_id)
+
+    def account_of(self, owner: str) -> TradingAccount | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(trading_accounts).where(trading_accounts.c.owner == owner)
+            ).first()
+            return None if row is None else _account(row)
+
+    def account(self, account_id: int) -> TradingAccount:
+        with self.engine.connect() as conn:
+            return self._get(conn, account_id)
+
+    def applications(
+        self, state: str | None = "applied", *, limit: int = 100
+    ) -> list[TradingAccount]:
+        query = sa.select(trading_accounts).order_by(trading_accounts.c.id).limit(limit)
+        if state is not None:
+            query = query.where(trading_accounts.c.state == state)
+        with self.engine.connect() as conn:
+            return [_account(r) for r in conn.execute(query)]
+
+    def admit(self, conn: sa.Connection, owner: str, rules: Market) -> None:
+        """The exchange's gate before an order, block report or bid (in its transaction)."""
+        row = conn.execute(
+            sa.select(trading_accounts.c.state, trading_accounts.c.kind).where(
+                trading_accounts.c.owner == owner
+            )
+        ).first()
+        if row is None or row.state != "approved":
+            state = "none" if row is None else row.state
+            raise OrderRefusedError(
+                "NO_TRADING_ACCOUNT",
+                f"{owner} has no approved trading account (application: {state})",
+                f"{owner} 没有已开通的交易账户（申请状态：{_STATE_ZH.get(state, '未申请')}）",
+            )
+        if row.kind == "individual" and not rules.individuals:
+            raise OrderRefusedError(
+                "INDIVIDUALS_NOT_ADMITTED",
+                f"the {rules.id} market does not admit individuals yet",
+                f"{rules.id} 市场暂不接受个人参与交易",
+            )
+
+    @staticmethod
+    def _get(conn: sa.Connection, account_id: int) -> TradingAccount:
+        row = conn.execute(
+            sa.select(trading_accounts).where(trading_accounts.c.id == account_id)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no trading account {account_id}", f"交易账户 {account_id} 不存在")
+        return _account(row)
+
+
+_STATE_ZH = {"applied": "待审核", "approved": "已开通", "rejected": "已驳回", "none": "未申请"}
+
+
+def _identify(kind: str, code: str) -> tuple[str, str]:
+    """(what is shown, the uniqueness digest) of a valid identifier; refuses an invalid one."""
+    if kind == "legal_person":
+        if not is_credit_code(code):
+            raise ApplicationRefusedError(
+                "BAD_CREDIT_CODE",
+                "not a unified social credit code (18 characters with a valid check character)",
+                "统一社会信用代码无效（应为 18 位且校验位正确）",
+            )
+        shown = code
+    elif kind == "individual":
+        if not is_resident_id(code):
+            raise ApplicationRefusedError(
+                "BAD_ID_NUMBER",
+                "not a resident identity number (18 characters with a valid check character)",
+                "居民身份证号码无效（应为 18 位且校验位正确）",
+            )
+        shown = "*" * 14 + code[14:]
+    else:
+        raise ApplicationRefusedError(
+            "BAD_KIND", f"kind is one of {', '.join(KINDS)}", "主体类型应为法人或个人"
+        )
+    # A uniqueness key, not a secret: the same entity cannot open a second account.
+    digest = hashlib.sha256(f"carbonbook-kyc\x1f{kind}\x1f{code}".encode()).hexdigest()
+    return shown, digest
+
+
+def _account(row: Any) -> TradingAccount:
+    return TradingAccount(
+        row.id,
+        row.owner,
+        row.kind,
+        row.entity_name,
+        row.identifier,
+        row.state,
+        row.reason,
+        row.applied_by,
+        row.applied_at,
+        row.reviewed_by,
+        row.reviewed_at,
+    )
