@@ -54,3 +54,40 @@ def test_bad_input_is_422_naming_the_field(world: World):
     assert (
         world.client.post("/api/v1/allocation/runs", json=unknown, headers=admin).status_code == 404
     )
+
+
+def test_issuing_a_true_up_claws_back_the_excess(world: World):
+    world.identity.register("zhang", PASSWORD, Role.REGULATOR, owner="regulator")
+    admin, zhang = world.token("admin"), world.token("zhang")
+
+    def issued(phase: str, entities: dict) -> dict:
+        body = {"plan": "national-industry-2024", "phase": phase, "entities": entities}
+        run = world.client.post("/api/v1/allocation/runs", json=body, headers=admin).json()
+        world.client.post(f"/api/v1/allocation/runs/{run['id']}/approve", headers=zhang)
+        r = world.client.post(f"/api/v1/allocation/runs/{run['id']}/issue", headers=admin)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    issued("pre", {"entity:steel": {"verified_t": "1000"}})
+    world.client.put(
+        "/api/v1/compliance/national-2024/obligations/entity:steel",
+        json={"verified_t": 600, "source": "report:1"},
+        headers=admin,
+    )
+    run = issued("final", {"entity:steel": {"verified_t": "600"}})
+    assert (run["total_excess_t"], run["total_clawed_back_t"], run["total_outstanding_t"]) == (
+        100,
+        100,
+        0,
+    )
+    line = run["lines"][0]
+    assert (line["clawed_back_t"], line["outstanding_t"]) == (100, 0)
+    assert line["clawback_op"] is not None
+    again = world.client.get(f"/api/v1/allocation/runs/{run['id']}", headers=admin).json()
+    assert again["lines"][0]["clawed_back_t"] == 100
+    ops = world.client.get(
+        "/api/v1/registry/operations", params={"owner": "entity:steel"}, headers=admin
+    ).json()
+    assert [(o["kind"], o["quantity"]) for o in ops if o["kind"] == "clawback"] == [
+        ("clawback", 100)
+    ]

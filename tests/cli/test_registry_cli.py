@@ -118,6 +118,37 @@ def test_allocation_compute_approve_issue(tmp_path: Path):
     assert "700" in held.stdout
 
 
+def test_allocation_issue_shows_the_clawed_back_and_outstanding_excess(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'c.db'}"]
+    inputs = tmp_path / "pre.json"
+    inputs.write_text(json.dumps({"ent:steel": {"verified_t": "1000"}}), "utf-8")
+    pre = json.loads(
+        invoke(
+            "allocation", "compute", "national-industry-2024", "pre", str(inputs), *db, "--json"
+        ).stdout
+    )["id"]
+    assert invoke("allocation", "approve", str(pre), "--by", "zhang", *db).exit_code == 0
+    assert invoke("allocation", "issue", str(pre), *db).exit_code == 0
+    # 400 t are reserved by a transfer awaiting its second approver: not free to return.
+    invoke("registry", "transfer", "ent:steel", "ent:fund", "CEA-2024", "400", "--key", "t", *db)
+    invoke("compliance", "obligation", "national-2024", "ent:steel", "300", "--source", "r", *db)
+    inputs.write_text(json.dumps({"ent:steel": {}}), "utf-8")
+    final = json.loads(
+        invoke(
+            "allocation", "compute", "national-industry-2024", "final", str(inputs), *db, "--json"
+        ).stdout
+    )["id"]
+    assert invoke("allocation", "approve", str(final), "--by", "zhang", *db).exit_code == 0
+    issued = invoke("allocation", "issue", str(final), *db, "--json")
+    assert issued.exit_code == 0, issued.output
+    line = json.loads(issued.stdout)["lines"][0]
+    assert (line["excess_t"], line["clawed_back_t"], line["outstanding_t"]) == (400, 300, 100)
+    shown = invoke("allocation", "issue", str(final), *db)  # a rerun changes nothing
+    assert "clawed" in shown.stdout
+    assert "100 t of excess not returned: deduct_next_allocation" in shown.stdout
+    assert json.loads(invoke("registry", "verify", *db, "--json").stdout)["ok"] is True
+
+
 def test_allocation_input_that_is_not_json_is_one_line(tmp_path: Path):
     inputs = tmp_path / "in.json"
     inputs.write_text("{oops", "utf-8")

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
+from carbonbook.db.engine import make_engine
+from carbonbook.db.schema import journal, registry_ops
 from carbonbook.registry import errors
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.rules import load_rules
 from carbonbook.registry.service import Registry
+from tests.conftest import database
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 PERIOD = "national-2023"
 
@@ -221,3 +229,140 @@ def test_the_national_scheme_has_no_local_share(compliance: Compliance) -> None:
     compliance.set_obligation(PERIOD, "ent:n", 10_000, source="r", by="mee")
     _give(compliance, "ent:n", "CCER", 2024, 500)
     compliance.surrender(PERIOD, "ent:n", "CCER-2024", 500, key="n1", by="x")
+
+
+# -- the set-wise deadline run against one surrender at a time ------------------------------
+
+SETTLE = "national-2024"
+
+
+@pytest.fixture
+def twin(db_url: str, tmp_path: Path) -> Iterator[Compliance]:
+    """A second, empty database on the same backend as `compliance`."""
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    (tmp_path / "twin").mkdir()
+    with database(backend, tmp_path / "twin") as url:
+        engine = make_engine(url)
+        yield Compliance(Registry(engine))
+        engine.dispose()
+
+
+def _scene(c: Compliance) -> None:
+    """Ten entities in every state the deadline run meets, written the same way each time."""
+    obligations = {
+        "ent:01": 100, "ent:02": 50, "ent:03": 80, "ent:04": 40, "ent:05": 70,
+        "ent:06": 0, "ent:07": 10, "ent:08": 25, "ent:09": 30, "ent:10": 1000,
+    }  # fmt: skip
+    for owner, tonnes in obligations.items():
+        c.set_obligation(SETTLE, owner, tonnes, source=f"report:{owner}", by="mee")
+    _give(c, "ent:01", "CEA", 2024, 60)
+    _give(c, "ent:08", "CEA", 2024, 10)
+    _give(c, "ent:01", "CEA", 2024, 61)  # two blocks: the second is split
+    _give(c, "ent:02", "CEA", 2024, 30)  # short by 20
+    _give(c, "ent:03", "CEA", 2024, 100)
+    c.surrender(SETTLE, "ent:03", "CEA-2024", 30, key="own", by="ent:03")  # 50 left open
+    _give(c, "ent:04", "CEA", 2024, 100)
+    c.registry.freeze("ent:04", frozen=True, by="mee", reason="investigation")  # none free
+    _give(c, "ent:05", "CEA", 2024, 100)
+    c.registry.transfer(  # 60 t reserved for a transfer awaiting approval: 40 free
+        from_owner="ent:05",
+        to_owner="ent:x",
+        asset="CEA-2024",
+        quantity=60,
+        key="t",
+        by="ent:05",
+    )
+    _give(c, "ent:06", "CEA", 2024, 5)  # owes nothing
+    _give(c, "ent:08", "CEA", 2024, 11)
+    _give(c, "ent:08", "CEA", 2024, 4)  # exactly 25 in three blocks
+    _give(c, "ent:09", "CCER", 2024, 10)  # offsets are not taken by the deadline run
+    _give(c, "ent:09", "CEA", 2024, 12)
+    _give(c, "ent:10", "CEA", 2024, 999)
+    _give(c, "ent:10", "CEA", 2023, 100)  # another vintage: not eligible
+
+
+def _one_at_a_time(c: Compliance) -> int:
+    """The deadline run as it was: one entity, one `surrender`, at a time."""
+    surrendered = 0
+    for owner in c.obligated(SETTLE):
+        left = c.position(SETTLE, owner).open_t
+        for h in c.registry.holdings(owner):
+            take = 0 if h.asset != "CEA-2024" or h.frozen else min(left, h.available)
+            if take > 0:
+                key = f"settle:{SETTLE}:{h.asset}:{left}"
+                c.surrender(SETTLE, owner, h.asset, take, key=key, by="mee")
+                left -= take
+                surrendered += take
+    return surrendered
+
+
+def _state(c: Compliance) -> tuple[list[Any], list[Any], list[Any]]:
+    owners = [f"ent:{i:02d}" for i in range(1, 11)]
+    holdings = [c.registry.holdings(o) for o in owners]
+    positions = [c.position(SETTLE, o).to_document() for o in owners]
+    with c.engine.connect() as conn:
+        ops = conn.execute(
+            sa.select(
+                registry_ops.c.kind,
+                registry_ops.c.actor,
+                registry_ops.c.key,
+                registry_ops.c.asset,
+                registry_ops.c.quantity,
+                registry_ops.c.period,
+                registry_ops.c.role,
+                registry_ops.c.state,
+                registry_ops.c.meta,
+            ).order_by(registry_ops.c.id)
+        ).all()
+    return holdings, positions, [tuple(op) for op in ops]
+
+
+def test_the_chunked_deadline_run_ends_where_one_surrender_at_a_time_does(
+    compliance: Compliance, twin: Compliance
+) -> None:
+    _scene(compliance)
+    _scene(twin)
+    with compliance.engine.connect() as conn:
+        batches = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar_one()
+    result = compliance.settle(SETTLE, by="mee", chunk=3)
+    surrendered = _one_at_a_time(twin)
+    assert result.surrendered_t == surrendered == 100 + 30 + 50 + 40 + 25 + 12 + 999
+    assert (result.entities, result.operations) == (10, 7)
+    assert (result.short_entities, result.shortfall_t) == (6, 20 + 40 + 30 + 10 + 18 + 1)
+    assert _state(compliance) == _state(twin)
+    with compliance.engine.connect() as conn:
+        after = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar_one()
+    assert after - batches == 4  # one ledger batch per chunk of (up to) three entities
+    assert compliance.registry.verify() == twin.registry.verify() == []
+    assert compliance.settle(SETTLE, by="mee", chunk=3).surrendered_t == 0
+
+
+def test_a_failure_inside_a_chunk_leaves_none_of_it_and_a_rerun_completes(
+    compliance: Compliance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for owner in ("ent:a", "ent:b", "ent:c", "ent:d"):
+        compliance.set_obligation(SETTLE, owner, 10, source="r", by="mee")
+        _give(compliance, owner, "CEA", 2024, 15)
+    move = Registry._move_blocks_many
+    calls: list[int] = []
+
+    def power_cut(self: Registry, *args: Any, **kwargs: Any) -> list[list[str]]:
+        calls.append(1)
+        if len(calls) == 2:  # the second chunk: its operations and ledger batch are written
+            raise RuntimeError("power cut")
+        return move(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "_move_blocks_many", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        compliance.settle(SETTLE, by="mee", chunk=2)
+    assert [compliance.position(SETTLE, o).open_t for o in ("ent:a", "ent:b")] == [0, 0]
+    for owner in ("ent:c", "ent:d"):
+        assert compliance.position(SETTLE, owner).open_t == 10
+        assert compliance.registry.holdings(owner)[0].balance == 15
+        assert compliance.registry.operations(owner)[0].kind == "issue"
+    assert compliance.registry.verify() == []
+    monkeypatch.undo()
+    rerun = compliance.settle(SETTLE, by="mee", chunk=2)
+    assert (rerun.surrendered_t, rerun.operations, rerun.shortfall_t) == (20, 2, 0)
+    assert all(compliance.position(SETTLE, o).compliant for o in ("ent:a", "ent:c", "ent:d"))
+    assert compliance.registry.verify() == []

@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from carbonbook.db.schema import journal
 from carbonbook.registry import errors
-from carbonbook.registry.service import AWAITING_APPROVAL, DONE, REJECTED, Registry
+from carbonbook.registry.blocks import Block, take_in_turn
+from carbonbook.registry.service import AWAITING_APPROVAL, DONE, REJECTED, Registry, Retirement
 
 
 @pytest.fixture
@@ -249,3 +251,74 @@ def test_verify_names_a_block_edited_behind_the_ledgers_back(
     problems = registry.verify()
     assert any("holds 100 t but its blocks hold 99" in p for p in problems)
     assert any("CEA-2024: blocks reach serial 99 but 100 were issued" in p for p in problems)
+
+
+# -- set-wise retirement (the deadline settlement's batch form) ------------------------------
+
+
+def test_blocks_taken_in_turn_match_takes_made_one_after_the_other() -> None:
+    blocks = [Block(1, 10, 1, 40), Block(2, 11, 41, 60), Block(3, 12, 80, 99)]
+    first, second, third = take_in_turn(blocks, [30, 25, 5])
+    assert (first.whole, first.split) == ((), (blocks[0], 30))
+    # The second take sees block 1 shortened to 31-40.
+    assert second.whole == (Block(1, 10, 31, 40),)
+    assert second.split == (blocks[1], 15)
+    assert second.moved_ranges() == [(10, 31, 40), (11, 41, 55)]
+    assert third.moved_ranges() == [(11, 56, 60)]
+    with pytest.raises(ValueError, match="blocks hold 20 serials, 41 asked"):
+        take_in_turn(blocks, [60, 41])
+
+
+def test_a_set_wise_retirement_moves_serials_as_one_at_a_time_would(
+    registry: Registry, engine: sa.Engine
+) -> None:
+    _issue(registry, "ent:a", 60, "i1")
+    _issue(registry, "ent:b", 50, "i2")
+    _issue(registry, "ent:a", 40, "i3")  # a holds 1-60 and 111-150
+    items = [
+        Retirement("ent:a", "CEA-2024", 70, "s1"),
+        Retirement("ent:b", "CEA-2024", 50, "s2"),
+        Retirement("ent:a", "CEA-2024", 20, "s3"),  # the same account again: continues
+    ]
+    with engine.connect() as conn:
+        journal_before = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar()
+    with engine.begin() as conn:
+        ids = registry.retire_many_in(
+            conn, kind="surrender", items=items, batch_key="b1", by="mee", period="p", role="r"
+        )
+    ops = [registry.operation(i) for i in ids]
+    assert [(o.kind, o.from_owner, o.quantity, o.key) for o in ops] == [
+        ("surrender", "ent:a", 70, "s1"),
+        ("surrender", "ent:b", 50, "s2"),
+        ("surrender", "ent:a", 20, "s3"),
+    ]
+    assert [[s.rsplit("-", 2)[1:] for s in o.serials] for o in ops] == [
+        [["000000001", "000000060"], ["000000111", "000000120"]],
+        [["000000061", "000000110"]],
+        [["000000121", "000000140"]],
+    ]
+    assert _balance(registry, "ent:a") == (10, 0)
+    assert registry.holdings("ent:a")[0].serials[0].endswith("-000000141-000000150")
+    assert _balance(registry, "ent:b") == (0, 0)
+    with engine.connect() as conn:
+        journal_after = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar()
+    assert journal_after == journal_before + 1  # one ledger batch for the whole set
+    assert registry.verify() == []
+
+
+def test_a_set_wise_retirement_short_of_units_changes_nothing(
+    registry: Registry, engine: sa.Engine
+) -> None:
+    _issue(registry, "ent:a", 60, "i1")
+    _issue(registry, "ent:b", 50, "i2")
+    items = [
+        Retirement("ent:a", "CEA-2024", 40, "s1"),
+        Retirement("ent:b", "CEA-2024", 30, "s2"),
+        Retirement("ent:a", "CEA-2024", 21, "s3"),  # 61 asked of a's 60
+    ]
+    with pytest.raises(errors.InsufficientUnitsError) as refused, engine.begin() as conn:
+        registry.retire_many_in(conn, kind="cancel", items=items, batch_key="b", by="mee")
+    assert "ent:a has 60 t of CEA-2024 free, 61 t asked" in refused.value.message
+    assert (_balance(registry, "ent:a"), _balance(registry, "ent:b")) == ((60, 0), (50, 0))
+    assert [o.kind for o in registry.operations()] == ["issue", "issue"]
+    assert registry.verify() == []

@@ -353,7 +353,10 @@ def _show_run(document: dict[str, Any], as_json: bool) -> None:
     table = Table(
         title=f"run {document['id']}: {document['plan']} {document['phase']} ({document['state']})"
     )
-    for column in ("owner", "allocation t", "pre-allocated t", "to issue t", "excess t"):
+    columns = ("owner", "allocation t", "pre-allocated t", "to issue t", "excess t")
+    # Once a final run is issued: what came back to the issuer and what the entity still owes.
+    clawback = ("clawed back t", "outstanding t", "debt deducted t")
+    for column in (*columns, *clawback):
         table.add_column(column)
     for line in document["lines"]:
         table.add_row(
@@ -362,5 +365,14 @@ def _show_run(document: dict[str, Any], as_json: bool) -> None:
             f"{line['already_t']:,}",
             f"{line['issue_t']:,}",
             f"{line['excess_t']:,}",
+            "-" if line["clawed_back_t"] is None else f"{line['clawed_back_t']:,}",
+            "-" if line["outstanding_t"] is None else f"{line['outstanding_t']:,}",
+            f"{line['debt_deducted_t']:,}",
         )
     out.print(table)
+    if document["total_outstanding_t"]:
+        out.print(
+            f"{document['total_outstanding_t']:,} t of excess not returned: "
+            f"{document['unreturned_excess']} (data/registry/allocation.toml)",
+            highlight=False,
+        )

@@ -73,6 +73,17 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class ClawbackRule:
+    """What becomes of an excess pre-allocation the entity can no longer return."""
+
+    unreturned: str  # deduct_next_allocation: the only rule carbonbook implements
+    source: str
+
+
+UNRETURNED_RULES = ("deduct_next_allocation",)
+
+
+@dataclass(frozen=True, slots=True)
 class Allocation:
     """One entity's (or unit's) allowance with the lineage of its parts."""
 
@@ -274,6 +285,21 @@ def load_plans(path: Path | None = None) -> dict[str, Plan]:
         plan = _plan(entry)
         plans[plan.id] = plan
     return plans
+
+
+@cache
+def clawback_rule(path: Path | None = None) -> ClawbackRule:
+    """The claw-back rule of `allocation.toml` (its `[clawback]` table)."""
+    file = path or data_dir() / "allocation.toml"
+    raw = tomllib.loads(file.read_text(encoding="utf-8")).get("clawback", {})
+    unreturned = str(raw.get("unreturned", "deduct_next_allocation"))
+    if unreturned not in UNRETURNED_RULES:
+        raise AllocationInputError(
+            f"{file.name} [clawback].unreturned: {unreturned!r} is not one of "
+            f"{', '.join(UNRETURNED_RULES)}",
+            f"{file.name} [clawback].unreturned：{unreturned!r} 不是可用的规则",
+        )
+    return ClawbackRule(unreturned, str(raw.get("source", "")))
 
 
 def plan(plan_id: str) -> Plan:

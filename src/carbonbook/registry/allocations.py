@@ -5,9 +5,15 @@ A `pre` run issues the plan's pre-allocation share (70 %) of the allowance compu
 base year's inputs; a `final` run computes the allowance on the verified inputs and issues
 the true-up, the final allowance minus what that entity was pre-allocated under the plan.
 For the verified-emissions method the final input is the entity's locked report: its
-obligation for the plan's period. A pre-allocation above the final figure is recorded as
-excess (to be returned or deducted by the regulator's decision; carbonbook does not claw
-units back on its own).
+obligation for the plan's period.
+
+A pre-allocation above the final figure is excess, and issuing the final run claws it back in
+the same transaction: the entity's free units of the plan's allowance go back to the issuer
+(`Registry.claw_back_in`, serials marked returned). What it no longer holds (sold,
+surrendered) stays owed and, by the rule in `allocation.toml` (`[clawback]`), is deducted from
+its next allocation of the same unit type: a later run's line issues that much less and says
+so (`debt_deducted_t`). The run document shows per line what was clawed back and what was
+left outstanding.
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import allocation_lines, allocation_runs, compliance_obligations
+from carbonbook.db.schema import (
+    allocation_lines,
+    allocation_runs,
+    compliance_obligations,
+    registry_ops,
+)
 from carbonbook.errors import NotFoundError, PermissionDeniedError
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import allocation
 from carbonbook.registry.errors import RegistryError
-from carbonbook.registry.service import MAX_TONNES, Registry
+from carbonbook.registry.service import DONE, MAX_TONNES, REGISTRY_OWNER, Registry
 
 PHASES = ("pre", "final")
 _JOINED = allocation_lines.join(allocation_runs, allocation_lines.c.run_id == allocation_runs.c.id)
@@ -47,6 +58,13 @@ class Line:
     issue_t: int
     excess_t: int
     issue_op: int | None
+    # Unreturned excess of earlier true-ups, deducted from this issuance (already out of
+    # issue_t; kept in `parts` as the lineage of the figure).
+    debt_deducted_t: int = 0
+    # Once a final run is issued: the excess taken back, and what was left owed.
+    clawed_back_t: int | None = None
+    outstanding_t: int | None = None
+    clawback_op: int | None = None
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -58,6 +76,10 @@ class Line:
             "issue_t": self.issue_t,
             "excess_t": self.excess_t,
             "issue_op": self.issue_op,
+            "debt_deducted_t": self.debt_deducted_t,
+            "clawed_back_t": self.clawed_back_t,
+            "outstanding_t": self.outstanding_t,
+            "clawback_op": self.clawback_op,
         }
 
 
@@ -76,6 +98,14 @@ class Run:
     def total_issue_t(self) -> int:
         return sum(line.issue_t for line in self.lines)
 
+    @property
+    def total_clawed_back_t(self) -> int:
+        return sum(line.clawed_back_t or 0 for line in self.lines)
+
+    @property
+    def total_outstanding_t(self) -> int:
+        return sum(line.outstanding_t or 0 for line in self.lines)
+
     def to_document(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -86,6 +116,11 @@ class Run:
             "decided_by": self.decided_by,
             "reason": self.reason,
             "total_issue_t": self.total_issue_t,
+            "total_excess_t": sum(line.excess_t for line in self.lines),
+            "total_clawed_back_t": self.total_clawed_back_t,
+            "total_outstanding_t": self.total_outstanding_t,
+            "total_debt_deducted_t": sum(line.debt_deducted_t for line in self.lines),
+            "unreturned_excess": allocation.clawback_rule().unreturned,
             "lines": [line.to_document() for line in self.lines],
         }
 
@@ -117,8 +152,10 @@ class Allocations:
                     f"{busy[0]} already has a {phase} run of {plan_id}: reject it first",
                     f"{busy[0]} 已有 {plan_id} 的 {phase} 分配，请先驳回",
                 )
+            debts = self._debts(conn, plan.unit_type, list(entities))
             lines = [
-                self._line(conn, plan, phase, owner, inputs) for owner, inputs in entities.items()
+                self._line(conn, plan, phase, owner, inputs, debts.get(owner, 0))
+                for owner, inputs in entities.items()
             ]
             run_id = allocate_ids(conn)
             conn.execute(
@@ -180,7 +217,11 @@ class Allocations:
             return self._get(conn, run_id)
 
     def issue(self, run_id: int, *, by: str) -> Run:
-        """Issue every line of an approved run in one transaction; a retry does nothing."""
+        """Issue every line of an approved run in one transaction; a retry does nothing.
+
+        A final run also claws back each entity's excess pre-allocation, as far as the
+        entity holds free units of the plan's allowance; the rest stays owed (see the module's
+        docstring)."""
         with self.engine.begin() as conn:
             run = self._get(conn, run_id, lock=True)
             if run.state == "issued":
@@ -188,7 +229,10 @@ class Allocations:
             self._require(run, "approved", "issue")
             plan = allocation.plan(run.plan)
             asset = self.registry.rules.asset(plan.unit_type, plan.vintage)
+            self._check_debts(conn, run, plan.unit_type)
             for line in run.lines:
+                if line.excess_t > 0:
+                    self._claw_back(conn, run, line, asset, by)
                 if line.issue_t <= 0:
                     continue
                 op_id = self.registry.issue_in(
@@ -213,14 +257,58 @@ class Allocations:
                 .where(allocation_runs.c.id == run_id)
                 .values(state="issued", issued_at=now_us())
             )
+            issued = self._get(conn, run_id)
             auditlog.append(
                 conn,
                 by,
                 "allocation.issue",
                 f"allocation:{run_id}",
-                {"asset": asset, "tonnes": run.total_issue_t},
+                {
+                    "asset": asset,
+                    "tonnes": issued.total_issue_t,
+                    "clawed_back_t": issued.total_clawed_back_t,
+                    "outstanding_t": issued.total_outstanding_t,
+                },
             )
-            return self._get(conn, run_id)
+            return issued
+
+    def _claw_back(self, conn: sa.Connection, run: Run, line: Line, asset: str, by: str) -> None:
+        """Take `line`'s excess back, as far as the entity holds it free. A frozen account
+        returns nothing (the ledger moves nothing out of it): all of it stays owed."""
+        found = self.registry.ledger.find_account_in(conn, line.owner, asset)
+        free = 0 if found is None or found.is_frozen else found.available
+        back = min(line.excess_t, free)
+        op_id = None
+        if back > 0:
+            op_id = self.registry.claw_back_in(
+                conn,
+                owner=line.owner,
+                asset=asset,
+                quantity=back,
+                key=_clawback_key(run.id, line.owner),
+                by=by,
+                note=f"{run.plan} excess pre-allocation",
+            )
+        auditlog.append(
+            conn,
+            by,
+            "allocation.clawback",
+            f"allocation:{run.id}/{line.owner}",
+            {
+                "asset": asset,
+                "excess_t": line.excess_t,
+                "clawed_back_t": back,
+                "outstanding_t": line.excess_t - back,
+                "unreturned": allocation.clawback_rule().unreturned,
+                "op": op_id,
+            },
+        )
+
+    def debt(self, owner: str, unit_type: str) -> int:
+        """Tonnes of `unit_type` that `owner` still owes from excess pre-allocations it could
+        not return, less what later runs (issued or waiting to be) deduct."""
+        with self.engine.connect() as conn:
+            return self._debts(conn, unit_type, [owner]).get(owner, 0)
 
     def get(self, run_id: int) -> Run:
         with self.engine.connect() as conn:
@@ -242,6 +330,7 @@ class Allocations:
         phase: str,
         owner: str,
         inputs: dict[str, Any],
+        debt_t: int,
     ) -> Line:
         if not isinstance(inputs, dict):
             raise allocation.AllocationInputError(
@@ -260,17 +349,26 @@ class Allocations:
         if phase == "pre":
             pre = allocation.pre_allocation(plan, result)
             parts = {**result.parts, "share": str(plan.pre_allocation_share)}
-            return Line(owner, given, parts, pre, 0, pre, 0, None)
+            deducted = min(debt_t, pre)
+            if deducted:
+                parts["debt_deducted_t"] = str(deducted)
+            return Line(owner, given, parts, pre, 0, pre - deducted, 0, None, deducted)
         already = self._pre_allocated(conn, plan.id, owner)
+        true_up = max(0, result.tonnes - already)
+        deducted = min(debt_t, true_up)
+        parts = dict(result.parts)
+        if deducted:
+            parts["debt_deducted_t"] = str(deducted)
         return Line(
             owner,
             given,
-            result.parts,
+            parts,
             result.tonnes,
             already,
-            max(0, result.tonnes - already),
+            true_up - deducted,
             max(0, already - result.tonnes),
             None,
+            deducted,
         )
 
     @staticmethod
@@ -290,9 +388,11 @@ class Allocations:
 
     @staticmethod
     def _pre_allocated(conn: sa.Connection, plan_id: str, owner: str) -> int:
+        # The pre-allocation itself, not what was issued: a debt deducted from it was paid
+        # with it, and must not come back in the true-up.
         return int(
             conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(allocation_lines.c.issue_t), 0))
+                sa.select(sa.func.coalesce(sa.func.sum(allocation_lines.c.allocation_t), 0))
                 .select_from(_JOINED)
                 .where(
                     allocation_runs.c.plan == plan_id,
@@ -302,6 +402,70 @@ class Allocations:
                 )
             ).scalar_one()
         )
+
+    @staticmethod
+    def _debts(
+        conn: sa.Connection, unit_type: str, owners: list[str], *, signed: bool = False
+    ) -> dict[str, int]:
+        """Per owner, the unreturned excess of issued true-ups in `unit_type`, less what runs
+        not rejected deduct from it. Set-wise: three reads at most, one when nobody owes.
+        With `signed`, over-deductions show as negative figures instead of being dropped."""
+        plans = sorted(p.id for p in allocation.load_plans().values() if p.unit_type == unit_type)
+        excess = conn.execute(
+            sa.select(
+                allocation_lines.c.owner, allocation_lines.c.run_id, allocation_lines.c.excess_t
+            )
+            .select_from(_JOINED)
+            .where(
+                allocation_runs.c.plan.in_(plans),
+                allocation_runs.c.phase == "final",
+                allocation_runs.c.state == "issued",
+                allocation_lines.c.excess_t > 0,
+                allocation_lines.c.owner.in_(owners),
+            )
+        ).all()
+        if not excess:
+            return {}
+        keys = {_clawback_key(int(r.run_id), str(r.owner)): r for r in excess}
+        returned = dict(
+            conn.execute(
+                sa.select(registry_ops.c.key, registry_ops.c.quantity).where(
+                    registry_ops.c.actor == REGISTRY_OWNER,
+                    registry_ops.c.kind == "clawback",
+                    registry_ops.c.state == DONE,
+                    registry_ops.c.key.in_(sorted(keys)),
+                )
+            ).all()
+        )
+        owed: dict[str, int] = {}
+        for key, r in keys.items():
+            owed[r.owner] = owed.get(r.owner, 0) + int(r.excess_t) - int(returned.get(key, 0))
+        for owner, parts in conn.execute(
+            sa.select(allocation_lines.c.owner, allocation_lines.c.parts)
+            .select_from(_JOINED)
+            .where(
+                allocation_runs.c.plan.in_(plans),
+                allocation_runs.c.state != "rejected",
+                allocation_lines.c.owner.in_(sorted(owed)),
+            )
+        ):
+            owed[owner] -= int(json.loads(parts).get("debt_deducted_t", "0"))
+        return {o: t for o, t in owed.items() if t > 0 or (signed and t < 0)}
+
+    def _check_debts(self, conn: sa.Connection, run: Run, unit_type: str) -> None:
+        """Two runs computed at the same moment could both deduct one debt: the second to be
+        issued is refused, naming the entity, and is recomputed."""
+        owners = [line.owner for line in run.lines if line.debt_deducted_t > 0]
+        if not owners:
+            return
+        over = sorted(
+            o for o, t in self._debts(conn, unit_type, owners, signed=True).items() if t < 0
+        )
+        if over:
+            raise AllocationStateError(
+                f"{over[0]}: its debt was deducted by another run meanwhile: reject and recompute",
+                f"{over[0]}：其欠缴配额已由另一分配扣减，请驳回后重新计算",
+            )
 
     @staticmethod
     def _busy(conn: sa.Connection, plan_id: str, phase: str, owners: list[str]) -> list[str]:
@@ -347,7 +511,45 @@ class Allocations:
             sa.select(allocation_lines)
             .where(allocation_lines.c.run_id == run_id)
             .order_by(allocation_lines.c.owner)
-        )
+        ).all()
+        clawed: dict[str, tuple[int, int]] = {}
+        final_issued = row.phase == "final" and row.state == "issued"
+        if final_issued and any(r.excess_t > 0 for r in lines):
+            clawed = {
+                str(key): (int(op_id), int(quantity))
+                for key, op_id, quantity in conn.execute(
+                    sa.select(registry_ops.c.key, registry_ops.c.id, registry_ops.c.quantity).where(
+                        registry_ops.c.actor == REGISTRY_OWNER,
+                        registry_ops.c.kind == "clawback",
+                        registry_ops.c.key.in_(
+                            [_clawback_key(run_id, r.owner) for r in lines if r.excess_t > 0]
+                        ),
+                    )
+                )
+            }
+        out = []
+        for r in lines:
+            parts = json.loads(r.parts)
+            back: int | None = None
+            op: int | None = None
+            if final_issued:
+                op, back = clawed.get(_clawback_key(run_id, r.owner), (None, 0))
+            out.append(
+                Line(
+                    r.owner,
+                    json.loads(r.inputs),
+                    parts,
+                    r.allocation_t,
+                    r.already_t,
+                    r.issue_t,
+                    r.excess_t,
+                    r.issue_op,
+                    int(parts.get("debt_deducted_t", "0")),
+                    back,
+                    None if back is None else r.excess_t - back,
+                    op,
+                )
+            )
         return Run(
             row.id,
             row.plan,
@@ -356,17 +558,10 @@ class Allocations:
             row.created_by,
             row.decided_by,
             row.reason,
-            tuple(
-                Line(
-                    r.owner,
-                    json.loads(r.inputs),
-                    json.loads(r.parts),
-                    r.allocation_t,
-                    r.already_t,
-                    r.issue_t,
-                    r.excess_t,
-                    r.issue_op,
-                )
-                for r in lines
-            ),
+            tuple(out),
         )
+
+
+def _clawback_key(run_id: int, owner: str) -> str:
+    """The claw-back operation's idempotency key: one per run and entity."""
+    return f"clawback:{run_id}:{owner}"

@@ -74,6 +74,29 @@ def take(blocks: Sequence[Block], quantity: int) -> Take:
     raise ValueError(f"blocks hold {quantity - left} serials, {quantity} asked")
 
 
+def take_in_turn(blocks: Sequence[Block], quantities: Sequence[int]) -> list[Take]:
+    """Several takes from one account's blocks, one after the other, as `take` would make them
+    if each were applied before the next: a block split by one take is offered, shortened, to
+    the next. The set-wise retirement (a deadline settlement) moves many holdings this way in
+    one pass over the blocks.
+
+    Returns one `Take` per quantity, in order; a split names the block as it stood then.
+    """
+    left = sorted(blocks, key=lambda b: b.start)
+    takes: list[Take] = []
+    for quantity in quantities:
+        plan = take(left, quantity)
+        takes.append(plan)
+        gone = {b.id for b in plan.whole}
+        left = [b for b in left if b.id not in gone]
+        if plan.split is not None:
+            block, n = plan.split
+            left = [
+                Block(b.id, b.issuance, b.start + n, b.end) if b.id == block.id else b for b in left
+            ]
+    return takes
+
+
 def gaps_and_overlaps(ranges: Sequence[tuple[int, int]], issued: int) -> list[str]:
     """Problems in one asset's blocks: every serial 1..issued must be in exactly one block."""
     problems: list[str] = []

@@ -10,6 +10,7 @@ so what was surrendered for a period is always a sum over registry operations.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,17 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.schema import accounts, compliance_obligations, registry_ops
+from carbonbook.ledger import AccountFlags
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import errors
-from carbonbook.registry.service import DONE, MAX_TONNES, Operation, Registry, same_operation
+from carbonbook.registry.service import (
+    DONE,
+    MAX_TONNES,
+    Operation,
+    Registry,
+    Retirement,
+    same_operation,
+)
 
 if TYPE_CHECKING:
     from datetime import date
@@ -532,8 +541,14 @@ class Compliance:
     ) -> Settlement:
         """The deadline run (强制清缴): for every obligated entity with tonnes still open,
         surrender its eligible allowances, oldest vintage first, up to what is open; then
-        report the shortfalls. Entities go `chunk` to a transaction; each entity's surrender
-        is keyed by period, so a rerun after a crash surrenders nothing twice."""
+        report the shortfalls.
+
+        Entities go `chunk` to a transaction, set-wise: per chunk one read of the obligations
+        (locked), one of what was surrendered, one of the free holdings, then one ledger batch
+        and one pass over the blocks for all of the chunk's surrenders. A failure leaves
+        nothing of its chunk applied. Each surrender is keyed by the entity's progress and the
+        batch by the chunk's, so a rerun after a crash surrenders nothing twice.
+        """
         period = self.rules.period(period_id)
         assets = [
             self.rules.asset(unit, vintage)
@@ -541,59 +556,118 @@ class Compliance:
             for unit in self.rules.scheme_of(period).allowance_types
         ]
         owners = self.obligated(period_id) if owners is None else sorted(owners)
+        size = max(1, chunk)
         surrendered_t = 0
         operations = 0
-        for start in range(0, len(owners), max(1, chunk)):
+        for start in range(0, len(owners), size):
             with self.engine.begin() as conn:
-                done: dict[str, int] = {}
-                for owner in owners[start : start + chunk]:
-                    # The obligation row is locked here: the entity's own surrenders wait.
-                    open_t = self._open_in(conn, period_id, owner)
-                    for asset in assets:
-                        take = min(open_t, self._free_in(conn, owner, asset))
-                        if take <= 0:
-                            continue
-                        self.registry.retire_in(
-                            conn,
-                            kind="surrender",
-                            owner=owner,
-                            asset=asset,
-                            quantity=take,
-                            # unique per entity and progress: a rerun finds nothing open
-                            key=f"settle:{period_id}:{asset}:{open_t}",
-                            by=by,
-                            period=period_id,
-                            role="allowance",
-                        )
-                        open_t -= take
-                        done[owner] = done.get(owner, 0) + take
-                        surrendered_t += take
-                        operations += 1
-                if done:
-                    auditlog.append(conn, by, "compliance.settle", f"{period_id}/*", done)
+                items, done = self._settle_plan(
+                    conn, period_id, owners[start : start + size], assets
+                )
+                if not items:
+                    continue
+                self.registry.retire_many_in(
+                    conn,
+                    kind="surrender",
+                    items=items,
+                    batch_key=_chunk_key(period_id, items),
+                    by=by,
+                    period=period_id,
+                    role="allowance",
+                )
+                auditlog.append(conn, by, "compliance.settle", f"{period_id}/*", done)
+                surrendered_t += sum(done.values())
+                operations += len(items)
+        short: list[int] = []
         with self.engine.connect() as conn:
-            still_open = [self._open_in(conn, period_id, owner) for owner in owners]
-        short = [t for t in still_open if t > 0]
+            for start in range(0, len(owners), size):
+                part = owners[start : start + size]
+                short.extend(t for t in self._open_many(conn, period_id, part).values() if t > 0)
         return Settlement(period_id, len(owners), operations, surrendered_t, len(short), sum(short))
 
-    def _open_in(self, conn: sa.Connection, period_id: str, owner: str) -> int:
-        obligation = conn.execute(
-            sa.select(compliance_obligations.c.verified_t)
+    def _settle_plan(
+        self, conn: sa.Connection, period_id: str, owners: list[str], assets: list[str]
+    ) -> tuple[list[Retirement], dict[str, int]]:
+        """What the deadline run surrenders for these entities: per entity and eligible asset,
+        in order, the free tonnes up to what is still open. Three reads for the whole set."""
+        # The obligation rows are locked here: the entities' own surrenders wait.
+        open_t = self._open_many(conn, period_id, owners, lock=True)
+        free = self._free_many(conn, [o for o in owners if open_t.get(o, 0) > 0], assets)
+        items: list[Retirement] = []
+        done: dict[str, int] = {}
+        for owner in dict.fromkeys(owners):  # a name given twice is settled once
+            left = open_t.get(owner, 0)
+            for asset in assets:
+                take = min(left, free.get((owner, asset), 0))
+                if take <= 0:
+                    continue
+                # unique per entity and progress: a rerun finds nothing open
+                items.append(Retirement(owner, asset, take, f"settle:{period_id}:{asset}:{left}"))
+                left -= take
+                done[owner] = done.get(owner, 0) + take
+        return items, done
+
+    @staticmethod
+    def _open_many(
+        conn: sa.Connection, period_id: str, owners: list[str], *, lock: bool = False
+    ) -> dict[str, int]:
+        """Tonnes still to surrender per obligated entity among `owners` (two reads)."""
+        if not owners:
+            return {}
+        query = (
+            sa.select(compliance_obligations.c.owner, compliance_obligations.c.verified_t)
             .where(
                 compliance_obligations.c.period == period_id,
-                compliance_obligations.c.owner == owner,
+                compliance_obligations.c.owner.in_(owners),
             )
-            .with_for_update()  # the entity's own surrenders wait for the settlement
-        ).scalar()
-        if obligation is None:
-            return 0
-        return int(obligation) - sum(self._surrendered(conn, period_id, owner).values())
+            .order_by(compliance_obligations.c.owner)  # rows locked in one order: no deadlock
+        )
+        obligations = {
+            str(owner): int(t)
+            for owner, t in conn.execute(query.with_for_update() if lock else query)
+        }
+        if not obligations:
+            return {}
+        done = dict(
+            conn.execute(
+                sa.select(registry_ops.c.from_owner, sa.func.sum(registry_ops.c.quantity))
+                .where(
+                    registry_ops.c.period == period_id,
+                    registry_ops.c.from_owner.in_(sorted(obligations)),
+                    registry_ops.c.kind == "surrender",
+                    registry_ops.c.state == DONE,
+                )
+                .group_by(registry_ops.c.from_owner)
+            ).all()
+        )
+        return {owner: t - int(done.get(owner, 0)) for owner, t in obligations.items()}
 
-    def _free_in(self, conn: sa.Connection, owner: str, asset: str) -> int:
-        account = self.registry.ledger.find_account_in(conn, owner, asset)
-        if account is None or account.is_frozen:
-            return 0
-        return account.available
+    @staticmethod
+    def _free_many(
+        conn: sa.Connection, owners: list[str], assets: list[str]
+    ) -> dict[tuple[str, str], int]:
+        """Free tonnes (balance less holds) per (entity, asset); a frozen account has none."""
+        if not owners or not assets:
+            return {}
+        rows = conn.execute(
+            sa.select(
+                accounts.c.owner,
+                accounts.c.asset,
+                accounts.c.balance,
+                accounts.c.held,
+                accounts.c.flags,
+            ).where(
+                accounts.c.owner.in_(owners),
+                accounts.c.asset.in_(assets),
+                accounts.c.name == "main",
+            )
+        )
+        return {
+            (str(r.owner), str(r.asset)): 0
+            if r.flags & AccountFlags.FROZEN
+            else int(r.balance) - int(r.held)
+            for r in rows
+        }
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -649,6 +723,16 @@ class Compliance:
             period.deadline,
             price_fen,
         )
+
+
+def _chunk_key(period_id: str, items: list[Retirement]) -> str:
+    """The ledger batch's idempotency key for one chunk of the deadline run: the period and a
+    digest of the chunk's entities with what each surrenders from what was open (the same
+    progress the operations' keys carry), so a rerun never posts a chunk twice."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.owner}\x1f{item.key}\x1f{item.quantity}\x1e".encode())
+    return f"settle:{period_id}:{digest.hexdigest()[:32]}"
 
 
 def _floor_share(tonnes: int, share: Decimal) -> int:

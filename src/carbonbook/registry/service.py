@@ -4,8 +4,9 @@ voluntary cancellation (注销), each a ledger batch with serial-number blocks b
 Every unit of an asset (CEA-2024, CCER-2024, PCER-BJ-2025, ...) has a serial number. The
 ledger says how many tonnes an account holds; `registry_blocks` says which serials. Both change
 in the same database transaction, so `verify()` can always prove: per account, the blocks it
-holds add up to its balance; per asset, every serial from 1 to the number issued is in exactly
-one block; the blocks still held add up to issued minus retired.
+holds add up to its balance; per asset, every serial from 1 to the number ever issued is in
+exactly one block; the blocks still held add up to issued minus retired (surrendered,
+cancelled, or clawed back to the issuer).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from carbonbook.ledger import AccountFlags, Batch, BatchResult, Ledger, Transfer
 from carbonbook.ledger import errors as ledger_errors
 from carbonbook.ledger.service import Account, now_us
 from carbonbook.registry import errors
-from carbonbook.registry.blocks import Block, gaps_and_overlaps, take
+from carbonbook.registry.blocks import Block, Take, gaps_and_overlaps, take, take_in_turn
 from carbonbook.registry.rules import RegistryRules, load_rules, serial
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ R = TypeVar("R")
 REGISTRY_OWNER = "registry"  # the registry's own accounts: issued, surrendered, cancelled
 MAX_TONNES = 10**12  # a trillion tonnes: far beyond any real issuance, well inside 64 bits
 
-# Block states
-HELD, SURRENDERED, CANCELLED = 0, 1, 2
+# Block states. A RETURNED block was clawed back to the issuer (an excess pre-allocation):
+# its serials are never issued again, so it stays in the serial range, held by the issuer.
+HELD, SURRENDERED, CANCELLED, RETURNED = 0, 1, 2, 3
 _SINKS = {"surrender": "surrendered", "cancel": "cancelled"}
 # Operation states
 DONE, AWAITING_APPROVAL, REJECTED = 0, 1, 2
@@ -50,7 +52,7 @@ STATE_NAMES = {DONE: "done", AWAITING_APPROVAL: "awaiting_approval", REJECTED: "
 @dataclass(frozen=True, slots=True)
 class Operation:
     id: int
-    kind: str  # issue | transfer | surrender | cancel | freeze | unfreeze
+    kind: str  # issue | transfer | surrender | cancel | clawback | freeze | unfreeze
     actor: str
     key: str
     asset: str | None
@@ -94,6 +96,17 @@ class Operation:
             "certificate": self.meta.get("certificate"),
             "replayed": self.replayed,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    """One line of a set-wise retirement (`Registry.retire_many_in`): `quantity` t of `asset`
+    out of `owner`'s holding account, as the registry operation keyed `key` (per owner)."""
+
+    owner: str
+    asset: str
+    quantity: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +534,134 @@ class Registry:
         self._finish(conn, op_id, batch, {**(meta or {}), "serials": moved})
         return op_id
 
+    def retire_many_in(
+        self,
+        conn: sa.Connection,
+        *,
+        kind: str,
+        items: Sequence[Retirement],
+        batch_key: str,
+        by: str,
+        period: str | None = None,
+        role: str | None = None,
+    ) -> list[int]:
+        """Inside the caller's transaction: `retire_in` for many holdings at once, set-wise.
+
+        One read of the holding accounts, one insert of the operations, one ledger batch under
+        `batch_key` (its idempotency key), one read of the blocks and a few statements moving
+        them. All or nothing: a holding short of free tonnes, or frozen, refuses the whole set.
+        Returns the operation ids, in the order of `items`.
+        """
+        if not items:
+            return []
+        state = SURRENDERED if kind == "surrender" else CANCELLED
+        for item in items:
+            _check_quantity(item.quantity)
+        senders = self._holding_accounts(conn, items)
+        sinks = {
+            asset: self.ledger.open_account_in(conn, REGISTRY_OWNER, asset, _SINKS[kind])
+            for asset in sorted({item.asset for item in items})
+        }
+        at = now_us()
+        inserted = conn.execute(
+            registry_ops.insert().returning(registry_ops.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "kind": kind,
+                    "actor": item.owner,
+                    "key": item.key,
+                    "asset": item.asset,
+                    "quantity": item.quantity,
+                    "from_owner": item.owner,
+                    "to_owner": None,
+                    "period": period,
+                    "role": role,
+                    "state": DONE,
+                    "requested_by": by,
+                    "meta": _json({}),
+                    "created_at": at,
+                }
+                for item in items
+            ],
+        )
+        op_ids = [int(op_id) for op_id in inserted.scalars()]
+        moves = [
+            (item.asset, senders[item.owner, item.asset].id, sinks[item.asset].id, item.quantity)
+            for item in items
+        ]
+        batch = self._post(
+            conn,
+            batch_key,
+            [
+                TransferRequest.move(source, sink, asset, quantity, kind, meta={"op": op_id})
+                for (asset, source, sink, quantity), op_id in zip(moves, op_ids, strict=True)
+            ],
+        )
+        moved = self._move_blocks_many(conn, moves, state=state, retired_by=op_ids)
+        conn.execute(
+            registry_ops.update()
+            .where(registry_ops.c.id == sa.bindparam("op_id"))
+            .values(batch_id=batch.batch_id, state=DONE, meta=sa.bindparam("op_meta")),
+            [
+                {"op_id": op_id, "op_meta": _json({"serials": serials})}
+                for op_id, serials in zip(op_ids, moved, strict=True)
+            ],
+        )
+        return op_ids
+
+    def claw_back_in(
+        self,
+        conn: sa.Connection,
+        *,
+        owner: str,
+        asset: str,
+        quantity: int,
+        key: str,
+        by: str,
+        note: str = "",
+    ) -> int:
+        """Inside the caller's transaction: take `quantity` t back from `owner`'s holding
+        account to the issuer (an excess pre-allocation). The serials go back as RETURNED
+        blocks held by the issuer and are never issued again, so the issuer's balance still
+        says how many units exist. Returns the operation id."""
+        _check_quantity(quantity)
+        holder = self._holding_account(conn, owner, asset, quantity)
+        issuer = self.ledger.open_account_in(
+            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
+        )
+        op_id = self._insert_op(
+            conn,
+            "clawback",
+            REGISTRY_OWNER,
+            key,
+            by,
+            asset=asset,
+            quantity=quantity,
+            from_owner=owner,
+            meta={"note": note} if note else {},
+        )
+        batch = self._post(
+            conn,
+            f"clawback:{op_id}",
+            [
+                TransferRequest.move(
+                    holder.id, issuer.id, asset, quantity, "clawback", meta={"op": op_id}
+                )
+            ],
+        )
+        moved = self._move_blocks(
+            conn, asset, holder.id, issuer.id, quantity, state=RETURNED, retired_by=op_id
+        )
+        self._finish(conn, op_id, batch, {"serials": moved, **({"note": note} if note else {})})
+        auditlog.append(
+            conn,
+            by,
+            "registry.clawback",
+            f"{owner}/{asset}",
+            {"op": op_id, "quantity": quantity, "serials": moved},
+        )
+        return op_id
+
     def cancel(
         self,
         *,
@@ -739,11 +880,26 @@ class Registry:
                         f"account {acc.id} ({acc.owner}/{acc.asset}/{acc.name}) holds "
                         f"{acc.balance} t but its blocks hold {in_blocks}"
                     )
-            for asset, issued in conn.execute(
+            # Clawed-back serials are out of circulation but were issued once: they count
+            # towards the serial range, not towards the issuer's (net) balance.
+            returned = dict(
+                conn.execute(
+                    sa.select(
+                        registry_blocks.c.asset,
+                        sa.func.sum(
+                            registry_blocks.c.serial_end - registry_blocks.c.serial_start + 1
+                        ),
+                    )
+                    .where(registry_blocks.c.state == RETURNED)
+                    .group_by(registry_blocks.c.asset)
+                ).all()
+            )
+            for asset, net in conn.execute(
                 sa.select(accounts.c.asset, -accounts.c.balance).where(
                     accounts.c.owner == REGISTRY_OWNER, accounts.c.name == "issued"
                 )
             ):
+                issued = int(net) + int(returned.get(asset, 0))
                 ranges = conn.execute(
                     sa.select(registry_blocks.c.serial_start, registry_blocks.c.serial_end).where(
                         registry_blocks.c.asset == asset
@@ -894,6 +1050,118 @@ class Registry:
                 f"{owner}'s {asset} account is frozen", f"{owner} 的 {asset} 账户已被冻结"
             )
         return found
+
+    def _holding_accounts(
+        self, conn: sa.Connection, items: Sequence[Retirement]
+    ) -> dict[tuple[str, str], Account]:
+        """`_holding_account` for many (owner, asset) at once, in one read."""
+        owners = sorted({item.owner for item in items})
+        assets_ = sorted({item.asset for item in items})
+        found = {
+            (row.owner, row.asset): Account(*row)
+            for row in conn.execute(
+                sa.select(accounts).where(
+                    accounts.c.owner.in_(owners),
+                    accounts.c.asset.in_(assets_),
+                    accounts.c.name == "main",
+                )
+            )
+        }
+        asked: dict[tuple[str, str], int] = {}
+        for item in items:
+            asked[item.owner, item.asset] = asked.get((item.owner, item.asset), 0) + item.quantity
+        for (owner, asset), quantity in asked.items():
+            account = found.get((owner, asset))
+            have = 0 if account is None else account.balance - account.held
+            if account is None or have < quantity:
+                raise errors.InsufficientUnitsError(
+                    f"{owner} has {have} t of {asset} free, {quantity} t asked",
+                    f"{owner} 可用的 {asset} 为 {have} 吨，申请 {quantity} 吨",
+                    available=have,
+                )
+            if account.is_frozen:
+                raise errors.AccountFrozenError(
+                    f"{owner}'s {asset} account is frozen", f"{owner} 的 {asset} 账户已被冻结"
+                )
+        return found
+
+    def _move_blocks_many(
+        self,
+        conn: sa.Connection,
+        moves: Sequence[tuple[str, int, int, int]],
+        *,
+        state: int,
+        retired_by: Sequence[int],
+    ) -> list[list[str]]:
+        """`_move_blocks` for many moves (asset, source account, target account, tonnes) in one
+        pass: one read of the sources' blocks, then one executemany per kind of change. Moves
+        from one source are taken in turn, as if made one after the other."""
+        sources = sorted({source for _, source, _, _ in moves})
+        held: dict[int, list[Block]] = {source: [] for source in sources}
+        for r in conn.execute(
+            sa.select(
+                registry_blocks.c.id,
+                registry_blocks.c.holder,
+                registry_blocks.c.issuance,
+                registry_blocks.c.serial_start,
+                registry_blocks.c.serial_end,
+            )
+            .where(registry_blocks.c.holder.in_(sources), registry_blocks.c.state == HELD)
+            .order_by(registry_blocks.c.holder, registry_blocks.c.serial_start)
+        ):
+            held[int(r.holder)].append(Block(r.id, r.issuance, r.serial_start, r.serial_end))
+        indices: dict[int, list[int]] = {source: [] for source in sources}
+        for i, (_, source, _, _) in enumerate(moves):
+            indices[source].append(i)
+        plans: dict[int, Take] = {}
+        for source, at in indices.items():
+            plans.update(
+                zip(at, take_in_turn(held[source], [moves[i][3] for i in at]), strict=True)
+            )
+        whole: list[dict[str, int]] = []
+        starts: dict[int, int] = {}  # block id -> its first serial after every split
+        fresh: list[dict[str, Any]] = []
+        serials: list[list[str]] = []
+        for i, (asset, _, target, _) in enumerate(moves):
+            plan = plans[i]
+            whole.extend({"block": b.id, "to": target, "op": retired_by[i]} for b in plan.whole)
+            if plan.split is not None:
+                block, n = plan.split
+                starts[block.id] = block.start + n
+                fresh.append(
+                    {
+                        "asset": asset,
+                        "issuance": block.issuance,
+                        "serial_start": block.start,
+                        "serial_end": block.start + n - 1,
+                        "holder": target,
+                        "state": state,
+                        "retired_by": retired_by[i],
+                    }
+                )
+            unit, vintage = self.rules.split_asset(asset)
+            serials.append(
+                [serial(unit.serial_prefix, vintage, n, s, e) for n, s, e in plan.moved_ranges()]
+            )
+        # Shorten split blocks before inserting the split-off parts: (asset, serial_start) is
+        # unique, and a part starts where its block used to.
+        if starts:
+            conn.execute(
+                registry_blocks.update()
+                .where(registry_blocks.c.id == sa.bindparam("block"))
+                .values(serial_start=sa.bindparam("start")),
+                [{"block": block, "start": start} for block, start in starts.items()],
+            )
+        if whole:
+            conn.execute(
+                registry_blocks.update()
+                .where(registry_blocks.c.id == sa.bindparam("block"))
+                .values(holder=sa.bindparam("to"), state=state, retired_by=sa.bindparam("op")),
+                whole,
+            )
+        if fresh:
+            conn.execute(registry_blocks.insert(), fresh)
+        return serials
 
     def _move_blocks(
         self,
