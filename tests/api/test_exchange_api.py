@@ -191,3 +191,52 @@ def test_one_sided_bidding_over_http(world: World):
         world.client.post(f"/api/v1/exchange/auctions/{auction_id}/close", headers=fund).status_code
         == 403
     )
+
+
+def test_a_member_takes_up_a_listing(world: World):
+    bus, fund = _members(world)
+    r = world.client.post(
+        "/api/v1/exchange/orders",
+        json=_order(side="sell", price="68.00", quantity=100, key="s1"),
+        headers=bus,
+    )
+    listing_id = r.json()["id"]
+    shown = world.client.get("/api/v1/exchange/practice/CEA-2024/listings", headers=fund).json()
+    assert shown == [
+        {"id": listing_id, "side": "sell", "price_fen": 6800, "remaining": 100, "mine": False}
+    ]
+    url = f"/api/v1/exchange/listings/{listing_id}/take"
+    r = world.client.post(url, json={"quantity": 30, "key": "t1"}, headers=fund)
+    assert r.status_code == 201, r.text
+    taken = r.json()
+    assert (taken["mode"], taken["takes"], taken["side"], taken["state"]) == (
+        "take",
+        listing_id,
+        "buy",
+        "filled",
+    )
+    assert [(t["price_fen"], t["quantity"]) for t in taken["trades"]] == [(6800, 30)]
+    again = world.client.post(url, json={"quantity": 30, "key": "t1"}, headers=fund)
+    assert (again.status_code, again.json()["replayed"]) == (200, True)
+    cases = [
+        (bus, {"quantity": 1, "key": "t2"}, "SELF_TRADE", 409),
+        (fund, {"quantity": 71, "key": "t3"}, "EXCEEDS_LISTING", 409),
+        (fund, {"quantity": 31, "key": "t1"}, "KEY_REUSED", 409),
+    ]
+    for headers, body, code, status in cases:
+        r = world.client.post(url, json=body, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert r.json()["message_zh"]
+    missing = world.client.post(
+        "/api/v1/exchange/listings/999999999/take", json={"quantity": 1, "key": "t4"}, headers=fund
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "UNKNOWN_ORDER")
+    person = world.client.post(url, json={"quantity": 1, "key": "t5"}, headers=world.token("chen"))
+    assert person.status_code == 403
+    stats = world.client.get("/api/v1/market-data/practice/CEA-2024/daily").json()
+    assert stats["cumulative"]["volume_t"] == {"listing": 30, "block": 0}
+    assert stats["days"][0]["listings"] == 1
+    balances = {
+        b["asset"]: b["balance"] for b in world.client.get("/api/v1/accounts", headers=fund).json()
+    }
+    assert balances == {"CNY": 1_000_000 - 204_000, "CEA-2024": 30}

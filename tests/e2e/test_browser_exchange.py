@@ -10,7 +10,8 @@ import pytest
 from carbonbook.exchange.bank import SimulatedBank
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
-from carbonbook.ledger import Ledger
+from carbonbook.ledger import Batch, Ledger
+from carbonbook.ledger import TransferRequest as T
 from carbonbook.registry.service import Registry
 from tests.e2e.conftest import PASSWORD
 from tests.exchange.accounts import admit
@@ -95,3 +96,49 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     seller.goto(f"{live_site.base}/accounts")
     assert seller.locator("a[data-asset='CNY'] .balance").inner_text() == "6,800.00"
     assert seller.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "400"
+
+
+def test_a_member_takes_up_a_listing_in_the_hall(browser, live_site):
+    _members(live_site.engine)
+    ledger = Ledger(live_site.engine)
+    bank = ledger.find_account("bank:settlement", "CNY", "issuer")
+    assert bank is not None
+    fund = ledger.open_account("member:fund", "CNY")
+    ledger.post(Batch("bank", "fund-d", [T.move(bank.id, fund.id, "CNY", 1_000_000, "deposit")]))
+    hall = f"{live_site.base}/exchange?market=practice&instrument=CEA-2024"
+    seller = _log_in(browser, live_site.base, "bus")
+    seller.goto(hall)
+    seller.select_option("#side", "sell")
+    seller.fill("#price", "68.00")
+    seller.fill("#quantity", "100")
+    seller.click("#place")
+    seller.wait_for_url(re.compile(r".*/exchange\?market=practice.*"))
+    listing = seller.locator("#listings tbody tr").first
+    listing_id = listing.get_attribute("data-listing")
+    assert listing.locator(".take-up").count() == 0  # one's own listing
+    seller.locator("#depth[data-live=true]").wait_for()
+
+    buyer = _log_in(browser, live_site.base, "fund")
+    buyer.goto(hall)
+    row = buyer.locator(f"#listings tr[data-listing='{listing_id}']")
+    assert row.locator(".take-quantity").input_value() == "100"
+    row.locator(".take-quantity").fill("40")
+    row.locator(".take-up").click()
+    buyer.wait_for_url(re.compile(r".*/exchange\?market=practice.*"))
+    taken = buyer.locator("#my-orders tr[data-state=filled]")
+    assert taken.count() == 1
+    assert taken.locator(".take-of").count() == 1
+    assert "68.00" in buyer.locator("#trades tbody tr").first.inner_text()
+    left = buyer.locator(f"#listings tr[data-listing='{listing_id}'] td.num").nth(1)
+    assert left.inner_text() == "60"
+    seller.locator("#trades tr.live-trade").wait_for()  # the seller's hall hears of it
+    # More than is left is refused with the reason in both languages.
+    row = buyer.locator(f"#listings tr[data-listing='{listing_id}']")
+    row.locator(".take-quantity").fill("61")
+    row.locator(".take-up").click()
+    alert = buyer.locator(".notice.error")
+    assert alert.get_attribute("data-code") == "EXCEEDS_LISTING"
+    assert "仅剩 60 吨" in alert.inner_text()
+    buyer.goto(f"{live_site.base}/accounts")
+    assert buyer.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "40"
+    assert buyer.locator("a[data-asset='CNY'] .balance").inner_text() == "7,280.00"

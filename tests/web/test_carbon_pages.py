@@ -74,7 +74,7 @@ def site(sqlite_url: str) -> Iterator[Site]:
         event(3, "no_cutlery", "1", "order", now - timedelta(days=1)),
     ]
     report = Personal(engine).ingest_lines(lines, get("bj-green-life@2023"))
-    assert report.to_document(reconcile=False)["accepted"] == 3
+    assert report.to_document()["accepted"] == 3
     Rewards(engine).put(parse_catalogue(SHELF))
     with TestClient(create_app(engine, secret_key="test-secret")) as client:
         yield Site(client, engine)

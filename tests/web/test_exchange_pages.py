@@ -111,3 +111,46 @@ def test_market_statistics_are_public(client: TestClient):
     assert re.search(r'id="total-volume">40<', page.text)
     assert re.search(r'id="shares">100.00 % / 0.00 %<', page.text)
     assert '"listing": [40]' in page.text
+
+
+def _take_form(html: str, listing_id: str) -> dict[str, str]:
+    row = re.search(rf'<tr data-listing="{listing_id}".*?</tr>', html, re.DOTALL)
+    assert row
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', row.group(0)))
+
+
+def test_a_member_takes_up_a_listing_once_and_a_refusal_says_why(client: TestClient):
+    log_in(client, "bus")
+    hidden = _form(_hall(client), "order-form")
+    client.post(
+        "/exchange/orders", data={**hidden, "side": "sell", "price": "68.00", "quantity": "100"}
+    )
+    html = _hall(client)
+    listing = re.search(r'<tr data-listing="(\d+)"', html)
+    assert listing
+    listing_id = listing.group(1)
+    assert "take-form" not in html  # one's own listing: no take-up button
+    client.cookies.clear()
+    log_in(client, "fund")
+    html = _hall(client)
+    take = {**_take_form(html, listing_id), "quantity": "30"}
+    assert take["key"]
+    first = client.post(f"/exchange/listings/{listing_id}/take", data=take)
+    assert first.status_code == 200  # after the redirect to the hall
+    client.post(f"/exchange/listings/{listing_id}/take", data=take)  # a double click
+    html = _hall(client)
+    assert html.count('data-state="filled"') == 1
+    assert "take-of" in html
+    assert re.search(rf'<tr data-listing="{listing_id}".*?>70<', html, re.DOTALL)
+    refused = client.post(
+        f"/exchange/listings/{listing_id}/take",
+        data={**_take_form(html, listing_id), "quantity": "71"},
+    )
+    assert refused.status_code == 409
+    assert 'data-code="EXCEEDS_LISTING"' in refused.text
+    assert html.count('id="block-form"') == 1
+
+
+def test_the_hall_links_to_the_auctions(client: TestClient):
+    log_in(client, "bus")
+    assert 'href="/exchange/auctions"' in _hall(client)

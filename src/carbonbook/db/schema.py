@@ -539,6 +539,9 @@ exchange_orders = sa.Table(
     sa.Column("placed_by", sa.String(120), nullable=False),
     sa.Column("created_at", Micros, nullable=False),
     sa.Column("day", sa.String(10), nullable=False),  # the Shanghai trading day
+    # listing (挂牌: matched, the rest rests) | take (摘牌: fills one named listing, never rests)
+    sa.Column("mode", sa.String(8), nullable=False, server_default="listing"),
+    sa.Column("takes", sa.BigInteger, nullable=True),  # a take-up: the listing it took up
     sa.UniqueConstraint("owner", "key"),
     sa.Index(None, "market", "instrument", "state", "id"),
 )

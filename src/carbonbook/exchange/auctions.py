@@ -60,6 +60,12 @@ class Auction:
         }
 
 
+def clearing_fen(bids: list[BidRecord]) -> int | None:
+    """The clearing price of a closed lot: the lowest accepted bid (what every winner pays
+    under uniform pricing; the marginal price under pay-as-bid). None: nothing sold."""
+    return min((b.price_fen for b in bids if b.awarded), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class BidRecord:
     id: int
@@ -355,6 +361,12 @@ class Auctions:
                 sa.select(exchange_auctions).order_by(exchange_auctions.c.id.desc()).limit(limit)
             )
             return [_auction(r) for r in rows]
+
+    def bids(self, auction_id: int) -> list[BidRecord]:
+        """Every bid on a lot, oldest first (after the close: each with its award)."""
+        with self.engine.connect() as conn:
+            self._get(conn, auction_id)
+            return self._bids(conn, auction_id)
 
     # -- internals --------------------------------------------------------------------------------
 

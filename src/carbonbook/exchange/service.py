@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from carbonbook import auditlog
+from carbonbook.db.engine import reading
 from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_blocks, exchange_orders, exchange_trades
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
@@ -52,6 +53,30 @@ CLEARING = "exchange:clearing"  # the exchange's clearing accounts: nets to zero
 CASH = "CNY"
 MAX_QTY = 10**9
 
+# The hot path's statements, built once with bind parameters: building a Core statement and
+# its cache key per call cost more than executing it (profiled: ~40 % of an order's time).
+_ORDER_INSERT = exchange_orders.insert()
+_TRADE_INSERT = exchange_trades.insert()
+_ORDER_BY_ID = sa.select(exchange_orders).where(exchange_orders.c.id == sa.bindparam("oid"))
+_ORDER_BY_KEY = sa.select(exchange_orders).where(
+    exchange_orders.c.owner == sa.bindparam("owner"), exchange_orders.c.key == sa.bindparam("key")
+)
+_ORDER_FILL = (
+    exchange_orders.update()
+    .where(exchange_orders.c.id == sa.bindparam("oid"))
+    .values(
+        remaining=sa.bindparam("left"),
+        pending_transfer=sa.bindparam("pending"),
+        reserved=sa.bindparam("held"),
+        state=sa.bindparam("new_state"),
+    )
+)
+_BOUGHT_TODAY = sa.select(sa.func.coalesce(sa.func.sum(exchange_trades.c.quantity), 0)).where(
+    exchange_trades.c.buyer == sa.bindparam("owner"),
+    exchange_trades.c.instrument == sa.bindparam("instrument"),
+    exchange_trades.c.day == sa.bindparam("day"),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Order:
@@ -66,6 +91,8 @@ class Order:
     remaining: int
     state: str
     created_at: int
+    mode: str = "listing"  # listing (挂牌) | take (摘牌)
+    takes: int | None = None  # a take-up: the listing it took up
 
     @property
     def filled(self) -> int:
@@ -85,6 +112,8 @@ class Order:
             "filled": self.filled,
             "state": self.state,
             "created_at_us": self.created_at,
+            "mode": self.mode,
+            "takes": self.takes,
         }
 
 
@@ -125,6 +154,27 @@ class Placed:
             **self.order.to_document(),
             "trades": [t.to_document() for t in self.trades],
             "replayed": self.replayed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A resting listing order as the hall shows it, to be taken up (摘牌)."""
+
+    id: int
+    owner: str
+    side: str
+    price_fen: int
+    remaining: int
+
+    def to_document(self, viewer: str | None = None) -> dict[str, Any]:
+        """Members see whether a listing is their own, not whose it is."""
+        return {
+            "id": self.id,
+            "side": self.side,
+            "price_fen": self.price_fen,
+            "remaining": self.remaining,
+            "mine": self.owner == viewer,
         }
 
 
@@ -212,6 +262,152 @@ class Exchange:
                 self._books.pop((market_id, instrument), None)  # the database is the truth
                 self._ids.clear()
                 raise
+
+    def take_up(self, *, owner: str, listing_id: int, quantity: int, key: str, by: str) -> Placed:
+        """摘牌: take up `quantity` of one named live listing at its price. The taking order
+        is checked like a listing order (hours, admission, lot, size, band, funds or units
+        with same-day resale), reserves, trades at once and never rests; the fill settles
+        exactly as a matched fill. A retry with the same key returns the first answer."""
+        with self._lock:
+            found = self._replay_take(owner, key, listing_id, quantity)
+            if found is not None:
+                return found
+            try:
+                with self.engine.begin() as conn:
+                    listing = self._takeable(conn, owner, listing_id, quantity)
+                    rules = market(listing.market)
+                    side = "sell" if listing.side == "buy" else "buy"
+                    self._check(rules, listing.instrument, side, listing.price_fen, quantity)
+                    self._admit(conn, owner, rules)
+                    return self._take_in(conn, rules, owner, listing, side, quantity, key, by)
+            except BaseException:
+                self._books.clear()  # the database is the truth
+                self._ids.clear()
+                raise
+
+    def _takeable(self, conn: sa.Connection, owner: str, listing_id: int, quantity: int) -> Any:
+        """The live listing `owner` may take `quantity` of, locked; else why not."""
+        row = conn.execute(
+            sa.select(exchange_orders).where(exchange_orders.c.id == listing_id).with_for_update()
+        ).first()
+        if row is None or row.mode != "listing":
+            raise UnknownOrderError(f"no listing {listing_id}", f"没有编号为 {listing_id} 的挂牌")
+        if row.state != "live":
+            raise OrderRefusedError(
+                "NOT_LIVE",
+                f"listing {listing_id} is {row.state}: nothing to take up",
+                f"挂牌 {listing_id} 已{_STATE_ZH.get(row.state, row.state)}，无法摘牌",
+            )
+        if row.owner == owner:
+            raise OrderRefusedError(
+                "SELF_TRADE",
+                f"listing {listing_id} is your own: you cannot take it up",
+                f"挂牌 {listing_id} 是您自己的委托，不能摘牌",
+            )
+        if quantity > row.remaining:
+            raise OrderRefusedError(
+                "EXCEEDS_LISTING",
+                f"listing {listing_id} has {row.remaining:,} t left, {quantity:,} t asked",
+                f"挂牌 {listing_id} 仅剩 {row.remaining:,} 吨，不足 {quantity:,} 吨",
+                remaining=row.remaining,
+            )
+        return row
+
+    def _take_in(
+        self,
+        conn: sa.Connection,
+        rules: Market,
+        owner: str,
+        listing: Any,
+        side: str,
+        quantity: int,
+        key: str,
+        by: str,
+    ) -> Placed:
+        instrument, price_fen = listing.instrument, listing.price_fen
+        # A listing from an earlier day that did not expire may sit outside today's band.
+        low, high = rules.band(self._reference(conn, rules, instrument))
+        if not low <= price_fen <= high:
+            raise OrderRefusedError(
+                "PRICE_LIMIT",
+                f"listing {listing.id} at {price_fen / 100:.2f} yuan is outside today's band "
+                f"{low / 100:.2f}-{high / 100:.2f}",
+                f"挂牌 {listing.id} 的价格 {price_fen / 100:.2f} 元超出今日价格区间 "
+                f"{low / 100:.2f}-{high / 100:.2f} 元",
+                low_fen=low,
+                high_fen=high,
+            )
+        day = self._day()
+        asset = CASH if side == "buy" else instrument
+        mine = self.ledger.open_account_in(conn, owner, asset)
+        need = price_fen * quantity if side == "buy" else quantity
+        free = mine.available
+        if side == "sell" and not rules.resale_same_day:
+            free -= self._bought_today(conn, owner, instrument, day)
+        if need > free:
+            raise _short(side, need, free)
+        book = self._book(conn, rules.id, instrument)  # before the taking order is a row
+        order_id = allocate_ids(conn)
+        reserved = self.ledger.post_in(
+            conn,
+            Batch(
+                "exchange",
+                f"order:{order_id}",
+                [
+                    T.reserve(
+                        mine.id, self._id(conn, CLEARING, asset, "clearing"), asset, need, "order"
+                    )
+                ],
+            ),
+        )
+        conn.execute(
+            exchange_orders.insert().values(
+                id=order_id,
+                market=rules.id,
+                instrument=instrument,
+                owner=owner,
+                key=key,
+                side=side,
+                price_fen=price_fen,
+                quantity=quantity,
+                remaining=quantity,
+                state="live",  # for the moment: the fill below fills all of it
+                pending_transfer=reserved.first_transfer_id,
+                reserved=need,
+                placed_by=by,
+                created_at=now_us(),
+                day=day,
+                mode="take",
+                takes=listing.id,
+            )
+        )
+        fill = book.take(str(order_id), owner, str(listing.id), quantity)
+        trade = self._settle(conn, rules, instrument, fill, day)
+        auditlog.append(
+            conn,
+            by,
+            "exchange.take_up",
+            f"order:{order_id}",
+            {"listing": listing.id, "side": side, "trade": trade.id},
+        )
+        return Placed(self._order(conn, order_id), (trade,))
+
+    def _replay_take(self, owner: str, key: str, listing_id: int, quantity: int) -> Placed | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(exchange_orders).where(
+                    exchange_orders.c.owner == owner, exchange_orders.c.key == key
+                )
+            ).first()
+            if row is None:
+                return None
+            if (row.mode, row.takes, row.quantity) != ("take", listing_id, quantity):
+                raise OrderRefusedError(
+                    "KEY_REUSED",
+                    f"key {key!r} was used for order {row.id} with other terms",
+                    f"幂等键 {key!r} 已用于条件不同的委托 {row.id}",
+                )
+            return _replayed(conn, row)
 
     def cancel(self, *, owner: str, order_id: int, by: str) -> Order:
         """Withdraw a live order of one's own; its reservation is released."""
@@ -594,6 +790,24 @@ class Exchange:
                 "asks": [[p * rules.tick_fen, q] for p, q in book.depth("sell", levels)],
             }
 
+    def listings(self, market_id: str, instrument: str, *, per_side: int = 10) -> list[Listing]:
+        """The resting listings one may take up (摘牌), asks then bids, each side in price-time
+        priority (best first), at most `per_side` a side."""
+        rules = market(market_id)
+        listed(rules, instrument)
+        with self._lock, self.engine.connect() as conn:
+            resting = list(enumerate(self._book(conn, market_id, instrument).orders()))
+        asks = sorted(
+            (o for o in resting if o[1].side == "sell"), key=lambda o: (o[1].price_ticks, o[0])
+        )
+        bids = sorted(
+            (o for o in resting if o[1].side == "buy"), key=lambda o: (-o[1].price_ticks, o[0])
+        )
+        return [
+            Listing(int(o.order_id), o.account, o.side, o.price_ticks * rules.tick_fen, o.qty)
+            for _, o in asks[:per_side] + bids[:per_side]
+        ]
+
     # -- internals --------------------------------------------------------------------------------
 
     def _check(
@@ -670,23 +884,25 @@ class Exchange:
             ),
         )
         conn.execute(
-            exchange_orders.insert().values(
-                id=order_id,
-                market=rules.id,
-                instrument=instrument,
-                owner=owner,
-                key=key,
-                side=side,
-                price_fen=price_fen,
-                quantity=quantity,
-                remaining=quantity,
-                state="live",
-                pending_transfer=reserved.first_transfer_id,
-                reserved=need,
-                placed_by=by,
-                created_at=now_us(),
-                day=day,
-            )
+            _ORDER_INSERT,
+            {
+                "id": order_id,
+                "market": rules.id,
+                "instrument": instrument,
+                "owner": owner,
+                "key": key,
+                "side": side,
+                "price_fen": price_fen,
+                "quantity": quantity,
+                "remaining": quantity,
+                "state": "live",
+                "pending_transfer": reserved.first_transfer_id,
+                "reserved": need,
+                "placed_by": by,
+                "created_at": now_us(),
+                "day": day,
+                "mode": "listing",
+            },
         )
         book_side: Side = "buy" if side == "buy" else "sell"
         result = book.submit(str(order_id), owner, book_side, price_fen // rules.tick_fen, quantity)
@@ -747,21 +963,23 @@ class Exchange:
         self._update(conn, sell.id, sell_left, sell_pending, sell_left)
         at = now_us()
         conn.execute(
-            exchange_trades.insert().values(
-                id=trade_id,
-                market=rules.id,
-                instrument=instrument,
-                buy_order=buy.id,
-                sell_order=sell.id,
-                buyer=fill.buyer,
-                seller=fill.seller,
-                price_fen=price_fen,
-                quantity=fill.qty,
-                aggressor=fill.aggressor,
-                batch_id=result.batch_id,
-                at=at,
-                day=day,
-            )
+            _TRADE_INSERT,
+            {
+                "id": trade_id,
+                "market": rules.id,
+                "instrument": instrument,
+                "buy_order": buy.id,
+                "sell_order": sell.id,
+                "buyer": fill.buyer,
+                "seller": fill.seller,
+                "price_fen": price_fen,
+                "quantity": fill.qty,
+                "aggressor": fill.aggressor,
+                "batch_id": result.batch_id,
+                "at": at,
+                "day": day,
+                "mode": "listing",
+            },
         )
         return Trade(
             trade_id, instrument, buy.id, sell.id, fill.buyer, fill.seller, price_fen, fill.qty, at
@@ -771,14 +989,14 @@ class Exchange:
         self, conn: sa.Connection, order_id: int, left: int, pending: int | None, reserved: int
     ) -> None:
         conn.execute(
-            exchange_orders.update()
-            .where(exchange_orders.c.id == order_id)
-            .values(
-                remaining=left,
-                pending_transfer=pending,
-                reserved=reserved,
-                state="live" if left else "filled",
-            )
+            _ORDER_FILL,
+            {
+                "oid": order_id,
+                "left": left,
+                "pending": pending,
+                "held": reserved,
+                "new_state": "live" if left else "filled",
+            },
         )
 
     def _release(
@@ -857,15 +1075,8 @@ class Exchange:
 
     def _bought_today(self, conn: sa.Connection, owner: str, instrument: str, day: str) -> int:
         """Units bought today that are still held count against same-day resale (T+1)."""
-        return int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(exchange_trades.c.quantity), 0)).where(
-                    exchange_trades.c.buyer == owner,
-                    exchange_trades.c.instrument == instrument,
-                    exchange_trades.c.day == day,
-                )
-            ).scalar_one()
-        )
+        params = {"owner": owner, "instrument": instrument, "day": day}
+        return int(conn.execute(_BOUGHT_TODAY, params).scalar_one())
 
     def _id(self, conn: sa.Connection, owner: str, asset: str, name: str = "main") -> int:
         """An account's id, cached: ids never change, and the cache is dropped whenever a
@@ -897,44 +1108,29 @@ class Exchange:
         price_fen: int,
         quantity: int,
     ) -> Placed | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(exchange_orders).where(
-                    exchange_orders.c.owner == owner, exchange_orders.c.key == key
-                )
-            ).first()
+        with reading(self.engine) as conn:
+            row = conn.execute(_ORDER_BY_KEY, {"owner": owner, "key": key}).first()
             if row is None:
                 return None
-            same = (row.market, row.instrument, row.side, row.price_fen, row.quantity) == (
-                market_id,
-                instrument,
-                side,
-                price_fen,
-                quantity,
-            )
+            same = (
+                row.mode,
+                row.market,
+                row.instrument,
+                row.side,
+                row.price_fen,
+                row.quantity,
+            ) == ("listing", market_id, instrument, side, price_fen, quantity)
             if not same:
                 raise OrderRefusedError(
                     "KEY_REUSED",
                     f"key {key!r} was used for order {row.id} with other terms",
                     f"幂等键 {key!r} 已用于条件不同的委托 {row.id}",
                 )
-            trades = conn.execute(
-                sa.select(exchange_trades)
-                .where(
-                    sa.or_(
-                        exchange_trades.c.buy_order == row.id,
-                        exchange_trades.c.sell_order == row.id,
-                    )
-                )
-                .order_by(exchange_trades.c.id)
-            )
-            return Placed(_order(row), tuple(_trade(t) for t in trades), replayed=True)
+            return _replayed(conn, row)
 
     @staticmethod
     def _row(conn: sa.Connection, order_id: int) -> Any:
-        return conn.execute(
-            sa.select(exchange_orders).where(exchange_orders.c.id == order_id)
-        ).one()
+        return conn.execute(_ORDER_BY_ID, {"oid": order_id}).one()
 
     def _order(self, conn: sa.Connection, order_id: int) -> Order:
         return _order(self._row(conn, order_id))
@@ -971,6 +1167,21 @@ def _short(side: str, need: int, free: int) -> OrderRefusedError:
     )
 
 
+def _replayed(conn: sa.Connection, row: Any) -> Placed:
+    """The first answer to an order, again: the order as it is now and its trades."""
+    trades = conn.execute(
+        sa.select(exchange_trades)
+        .where(
+            sa.or_(
+                exchange_trades.c.buy_order == row.id,
+                exchange_trades.c.sell_order == row.id,
+            )
+        )
+        .order_by(exchange_trades.c.id)
+    )
+    return Placed(_order(row), tuple(_trade(t) for t in trades), replayed=True)
+
+
 def _block(row: Any) -> Block:
     return Block(
         row.id,
@@ -1002,6 +1213,8 @@ def _order(row: Any) -> Order:
         row.remaining,
         row.state,
         row.created_at,
+        row.mode,
+        row.takes,
     )
 
 

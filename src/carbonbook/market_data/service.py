@@ -41,6 +41,7 @@ class MarketData:
                     .where(
                         exchange_orders.c.market == market,
                         exchange_orders.c.instrument == instrument,
+                        exchange_orders.c.mode == "listing",  # a take-up (摘牌) lists nothing
                     )
                     .group_by(exchange_orders.c.day)
                 ).all()

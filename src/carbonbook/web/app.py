@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from carbonbook.api.app import API_PREFIX, create_api
 from carbonbook.web import (
     achievements,
+    auctions,
     carbon,
     checkins,
     exchange,
@@ -58,6 +59,7 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
     app.include_router(mrv.router)
     app.include_router(regulator.router)
     app.include_router(exchange.router)
+    app.include_router(auctions.router)
     app.include_router(funds.router)
     app.include_router(checkins.router)
     app.include_router(methodologies.router)

@@ -1,5 +1,6 @@
 """The trading hall (交易大厅): the book's depth, the latest trades, placing and cancelling
-listing orders, my orders. Every order goes through the same `Exchange` as the API."""
+listing orders, taking up a listing (摘牌), my orders, block trades. Every order goes through
+the same `Exchange` as the API. One-sided bidding has its own page (`web/auctions.py`)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,36 @@ def place(
     except DomainError as exc:
         notice = Notice.of(exc)
         return _page(request, user, market, instrument, notice=notice, status=exc.http_status)
+    return RedirectResponse(f"/exchange?market={market}&instrument={instrument}", status_code=303)
+
+
+@router.post("/exchange/listings/{order_id}/take", response_class=HTMLResponse, response_model=None)
+def take_up(
+    request: Request,
+    order_id: int,
+    market: Annotated[str, Form(max_length=20)] = "",
+    instrument: Annotated[str, Form(max_length=40)] = "",
+    quantity: Annotated[str, Form(max_length=12)] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """摘牌: take up one listing of the book, with the key its row was rendered with."""
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    found = _trader(request)
+    if not isinstance(found, User):
+        return found
+    try:
+        context(request).exchange.take_up(
+            owner=found.owner,
+            listing_id=order_id,
+            quantity=int(quantity) if quantity.strip().isdigit() else 0,
+            key=key,
+            by=found.username,
+        )
+    except DomainError as exc:
+        notice = Notice.of(exc)
+        return _page(request, found, market, instrument, notice=notice, status=exc.http_status)
     return RedirectResponse(f"/exchange?market={market}&instrument={instrument}", status_code=303)
 
 
@@ -225,6 +256,8 @@ def _page(
         instrument=instrument,
         is_open=rules.is_open(exchange.clock()),
         asks=list(reversed(depth["asks"])),
+        listings=exchange.listings(market_id, instrument),
+        take_key=secrets.token_urlsafe(12),
         bids=depth["bids"],
         reference=depth["reference_fen"],
         band=depth["band_fen"],

@@ -57,6 +57,8 @@ REASONS = (
     N_("issue"),
     N_("transfer"),
     N_("transfer-hold"),
+    N_("clawback"),
+    N_("returned"),
     N_("cancel"),
     N_("done"),
     N_("awaiting_approval"),

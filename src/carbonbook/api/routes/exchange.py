@@ -88,6 +88,37 @@ def place(body: OrderIn, user: CurrentUser, ctx: Ctx, response: Response) -> dic
     return placed.to_document()
 
 
+class TakeUpIn(BaseModel):
+    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, up to what the listing has")
+    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+
+
+@router.post(
+    "/exchange/listings/{order_id}/take", status_code=201, summary="Take up a listing (摘牌)"
+)
+def take_up(
+    order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: TakeUpIn,
+    user: CurrentUser,
+    ctx: Ctx,
+    response: Response,
+) -> dict[str, Any]:
+    """Trades `quantity` of one named live listing at its price at once, checked, reserved and
+    settled like a listing order; the taking order never rests. A refusal has a code and
+    changes nothing; a retry with the same key returns the first answer (200)."""
+    require(user, Permission.HOLD_UNITS)
+    taken = ctx.exchange.take_up(
+        owner=user.owner,
+        listing_id=order_id,
+        quantity=body.quantity,
+        key=body.key,
+        by=user.username,
+    )
+    if taken.replayed:
+        response.status_code = 200
+    return taken.to_document()
+
+
 @router.delete("/exchange/orders/{order_id}", summary="Cancel a live order of mine")
 def cancel(
     order_id: Annotated[int, Path(ge=1, le=2**63 - 1)], user: CurrentUser, ctx: Ctx
@@ -105,6 +136,16 @@ def my_orders(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
 def depth(market: MarketId, instrument: Instrument, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     del user
     return ctx.exchange.depth(market, instrument)
+
+
+@router.get(
+    "/exchange/{market}/{instrument}/listings", summary="Resting listings to take up (摘牌)"
+)
+def listings(
+    market: MarketId, instrument: Instrument, user: CurrentUser, ctx: Ctx
+) -> list[dict[str, Any]]:
+    """Asks then bids, best first, each with whether it is mine (not whose it is)."""
+    return [x.to_document(user.owner) for x in ctx.exchange.listings(market, instrument)]
 
 
 @router.get("/exchange/{market}/{instrument}/trades", summary="The latest trades")
@@ -223,7 +264,7 @@ def bid(auction_id: AuctionId, body: AuctionBidIn, user: CurrentUser, ctx: Ctx) 
 
 @router.post("/exchange/auctions/{auction_id}/close", summary="Close and settle (operator)")
 def close(auction_id: AuctionId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
-    require(user, Permission.REGULATE_REGISTRY)
+    require(user, Permission.RUN_EXCHANGE)  # the exchange's operator (交易所运营)
     auction, bids = ctx.auctions.close(auction_id, by=user.username)
     return {**auction.to_document(), "bids": [b.to_document() for b in bids]}
 
