@@ -24,6 +24,7 @@ import httpx
 
 from bench.common import ROOT, Timer, fresh_database, peak_rss_mb
 from carbonbook.db.engine import make_engine
+from carbonbook.exchange.members import Members, credit_code_check
 from carbonbook.exchange.service import Exchange
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
@@ -58,6 +59,17 @@ def _seed(url: str) -> tuple[Any, dict[str, str]]:
     ):
         user = identity.register(name, "bench-password-1", role, owner=owner)
         tokens[owner] = identity.issue_token(user)
+    members = Members(engine)
+    for n, owner in enumerate(("ent:seller", "member:buyer")):
+        body = f"9111010000000000{n}"
+        account = members.apply(
+            owner=owner,
+            kind="legal_person",
+            entity_name=owner,
+            identifier=body + credit_code_check(body),
+            by=owner,
+        )
+        members.review(account.id, approve=True, reason=None, by="bench-kyc")
     Registry(engine, ledger).issue(
         unit_type="CEA", vintage=2024, to_owner="ent:seller", quantity=10**8, key="i", by="b"
     )

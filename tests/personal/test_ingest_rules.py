@@ -37,7 +37,7 @@ def event(
 def run(url: str, *lines: str):
     engine = make_engine(url)
     try:
-        return Personal(engine).ingest_lines(list(lines), BJ).to_document(reconcile=False)
+        return Personal(engine).ingest_lines(list(lines), BJ).to_document()
     finally:
         engine.dispose()
 

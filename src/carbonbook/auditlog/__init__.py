@@ -35,6 +35,15 @@ def _hash(
     return h.digest()
 
 
+_LAST = (
+    sa.select(audit_log.c.seq, audit_log.c.hash)
+    .order_by(audit_log.c.seq.desc())
+    .limit(1)
+    .with_for_update()
+)
+_INSERT = audit_log.insert()
+
+
 def append(
     conn: sa.Connection,
     actor: str,
@@ -46,26 +55,22 @@ def append(
 
     On PostgreSQL the last entry is read FOR UPDATE, so concurrent appenders queue up.
     """
-    last = conn.execute(
-        sa.select(audit_log.c.seq, audit_log.c.hash)
-        .order_by(audit_log.c.seq.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
+    last = conn.execute(_LAST).first()
     seq, prev = (1, bytes(32)) if last is None else (last.seq + 1, bytes(last.hash))
     at = time.time_ns() // 1000
     text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     conn.execute(
-        audit_log.insert().values(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=text,
-            prev_hash=prev,
-            hash=_hash(prev, seq, at, actor, action, subject, text),
-        )
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": text,
+            "prev_hash": prev,
+            "hash": _hash(prev, seq, at, actor, action, subject, text),
+        },
     )
     return seq
 

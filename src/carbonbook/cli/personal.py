@@ -91,7 +91,7 @@ def ingest(
             report = service.ingest_lines(
                 lines, chosen, lambda n: progress.update(task, completed=n)
             )
-        return report.to_document()
+        return report.to_document(service.credited_records(report))
 
     result = run(go)
     if as_json:

@@ -58,7 +58,17 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # a `reading()` connection: each statement reads a snapshot, takes no lock
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> sa.Connection:
+    """A connection for reads only, outside any transaction: on SQLite it does not take the
+    write lock (every transaction here begins IMMEDIATE, so a plain `connect()` would), so
+    requests that only look something up never queue behind writers. Use as a context
+    manager; each statement sees the latest committed state."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

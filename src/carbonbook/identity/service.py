@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from carbonbook import auditlog
+from carbonbook.db.engine import reading
 from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import api_tokens, partner_platforms, request_nonces, users
 from carbonbook.identity import errors
@@ -122,7 +123,7 @@ class Identity:
         return self.user(user_id)
 
     def user(self, user_id: int) -> User:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
         if row is None or row.disabled:
             raise errors.AuthenticationError("no such user", "用户不存在")
@@ -190,7 +191,7 @@ class Identity:
         return token
 
     def user_for_token(self, token: str) -> User:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 sa.select(
                     api_tokens.c.user_id, api_tokens.c.expires_at, api_tokens.c.revoked

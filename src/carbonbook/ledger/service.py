@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from carbonbook.db.bulk import insert_rows
 from carbonbook.db.engine import is_postgres
 from carbonbook.db.schema import accounts, assets, journal, pending_transfers, transfers
 from carbonbook.ledger import errors
@@ -107,6 +108,14 @@ class Statement:
     closing_balance: int
 
 
+# Built once: the lookup is on every hot path (statement building cost more than the query).
+_ACCOUNT_BY_NAME = sa.select(accounts).where(
+    accounts.c.owner == sa.bindparam("o"),
+    accounts.c.asset == sa.bindparam("a"),
+    accounts.c.name == sa.bindparam("n"),
+)
+
+
 class Ledger:
     """The double-entry ledger over one database."""
 
@@ -165,29 +174,20 @@ class Ledger:
                 raise errors.UnknownAssetError(f"unknown asset {asset}", f"未知资产 {asset}")
         first = LedgerStore(conn).allocate_ids(len(specs))
         at = now_us()
-        rows = [
-            {
-                "id": first + i,
-                "owner": owner,
-                "asset": asset,
-                "name": name,
-                "flags": int(flags),
-                "balance": 0,
-                "held": 0,
-                "created_at": at,
-            }
-            for i, (owner, asset, name, flags) in enumerate(specs)
-        ]
-        conn.execute(accounts.insert(), rows)
+        insert_rows(
+            conn,
+            "accounts",
+            ("id", "owner", "asset", "name", "flags", "balance", "held", "created_at"),
+            [
+                (first + i, owner, asset, name, int(flags), 0, 0, at)
+                for i, (owner, asset, name, flags) in enumerate(specs)
+            ],
+        )
         return [first + i for i in range(len(specs))]
 
     @staticmethod
     def _find_account(conn: sa.Connection, owner: str, asset: str, name: str) -> Account | None:
-        row = conn.execute(
-            sa.select(accounts).where(
-                accounts.c.owner == owner, accounts.c.asset == asset, accounts.c.name == name
-            )
-        ).first()
+        row = conn.execute(_ACCOUNT_BY_NAME, {"o": owner, "a": asset, "n": name}).first()
         return None if row is None else Account(*row)
 
     @classmethod

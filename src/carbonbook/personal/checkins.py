@@ -243,7 +243,7 @@ class Checkins:
             "evidence": "screenshot",
         }
         report = Personal(self.engine).ingest_lines([json.dumps(event)], methodology)
-        return report.to_document(reconcile=False)
+        return report.to_document()
 
     def reject(self, checkin_id: int, reviewer: str, reason: str) -> Checkin:
         if not reason.strip():

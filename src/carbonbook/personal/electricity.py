@@ -143,7 +143,7 @@ class Meters:
             ]
         if events:
             ingested = Personal(self.engine).ingest_events(events, methodology, platform)
-            document = ingested.to_document(reconcile=False)
+            document = ingested.to_document()
             report.credited = document["people"]
             for entry in document["rejected"]:
                 report.reject(0, entry["event_id"], entry["code"], entry["message"])

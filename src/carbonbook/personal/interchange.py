@@ -231,7 +231,7 @@ def import_export(
             json.dumps({**_act(record), "person": person}, ensure_ascii=False)
             for _, record in items
         ]
-        report = service.ingest_lines(lines, methodology).to_document(reconcile=False)
+        report = service.ingest_lines(lines, methodology).to_document()
         for entry in report["rejected"]:  # line numbers within the group -> record numbers
             entry["record"] = items[entry.pop("line") - 1][0]
         reports[ref] = report

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from carbonbook.db.bulk import insert_rows
+from carbonbook.db.engine import is_postgres
 from carbonbook.db.schema import accounts as ledger_accounts
 from carbonbook.db.schema import people, personal_days, personal_events, platform_links
 from carbonbook.errors import DomainError
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from carbonbook.methodology.model import Methodology
 
-CHUNK = 1_000
+CHUNK = 2_000
 CREDITED, CROSS_PLATFORM_DUPLICATE = 0, 1
 FIELDS = ("platform", "event_id", "person", "behaviour", "quantity", "unit", "occurred_at")
 
@@ -78,8 +80,22 @@ class IngestReport:
     registered: list[str] = field(default_factory=list)
     grams_mg: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     points: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    accepted_events: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
+    # The ledger batches of this run (its credited events carry their id) and the few credited
+    # events of a chunk that posted no batch: the run's records, read back for the document
+    # instead of being held in memory (a file of a million events keeps memory flat).
+    batch_ids: list[int] = field(default_factory=list)
+    unbatched: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
+    keep_results: bool = False  # per-event results, for a partner's request only
+    # Quantities repeat (1 order, 2.5 km): each (behaviour, quantity, unit, evidence) is
+    # quantified once per run, its milligrams or its refusal reused.
+    quantified: dict[tuple[str, str, str, str], int | qerrors.QuantifyError] = field(
+        default_factory=dict, repr=False
+    )
     results: list[dict[str, Any]] = field(default_factory=list)  # per event, in input order
+
+    def result(self, entry: dict[str, Any]) -> None:
+        if self.keep_results:
+            self.results.append(entry)
 
     def reject(self, line: int, event_id: str | None, code: str, message: str) -> None:
         entry: dict[str, Any] = {
@@ -89,9 +105,13 @@ class IngestReport:
             "message": message,
         }
         self.rejected.append(entry)
-        self.results.append({"event_id": event_id, "status": "rejected", "code": code})
+        self.result({"event_id": event_id, "status": "rejected", "code": code})
 
-    def to_document(self, *, reconcile: bool = True) -> dict[str, Any]:
+    def to_document(
+        self, records: Iterable[tuple[str, str, Decimal, str]] | None = None
+    ) -> dict[str, Any]:
+        """The run's report; with `records` (`Personal.credited_records`), how its credited
+        events read under every other methodology version."""
         people_doc = {
             person: {
                 "grams": mg_to_grams_text(self.grams_mg[person]),
@@ -108,8 +128,8 @@ class IngestReport:
             "people": people_doc,
             "registered": self.registered,
         }
-        if reconcile:
-            document["reconciled_under"] = reconcile_events(self.accepted_events, self.methodology)
+        if records is not None:
+            document["reconciled_under"] = reconcile_events(records, self.methodology)
         return document
 
 
@@ -123,25 +143,28 @@ def reconcile_events(
     Per target methodology and person: the grams under it, and the behaviours it does not
     cover (never guessed).
     """
-    chosen = [ref for ref in (targets or sorted(all_methodologies())) if ref != source]
-    records = list(events)
-    result: dict[str, Any] = {}
-    for ref in chosen:
-        methodology = all_methodologies()[ref]
-        per_person: dict[str, dict[str, Any]] = {}
-        for person, behaviour, quantity, unit in records:
-            entry = per_person.setdefault(person, {"mg": 0, "uncovered": set(), "covered": 0})
+    chosen = [all_methodologies()[ref] for ref in (targets or sorted(all_methodologies()))]
+    chosen = [m for m in chosen if m.ref != source]
+    # One pass over the records (they may stream from the database): per target and person
+    # the milligrams, what it covered, and the behaviours it does not cover.
+    totals: dict[str, dict[str, int]] = {m.ref: defaultdict(int) for m in chosen}
+    uncovered: dict[str, dict[str, set[str]]] = {m.ref: defaultdict(set) for m in chosen}
+    for person, behaviour, quantity, unit in events:
+        for methodology in chosen:
             known = methodology.behaviours.get(behaviour)
             if known is None or known.unit != unit:
-                entry["uncovered"].add(behaviour)
+                uncovered[methodology.ref][person].add(behaviour)
+                totals[methodology.ref][person] += 0
                 continue
-            entry["mg"] += known.reduction_mg(quantity)
-            entry["covered"] += 1
+            totals[methodology.ref][person] += known.reduction_mg(quantity)
+    result: dict[str, Any] = {}
+    for methodology in chosen:
+        ref = methodology.ref
         doc: dict[str, Any] = {}
-        for person, entry in sorted(per_person.items()):
-            doc[person] = {"grams": mg_to_grams_text(entry["mg"])}
-            if entry["uncovered"]:
-                doc[person]["uncovered"] = sorted(entry["uncovered"])
+        for person, mg in sorted(totals[ref].items()):
+            doc[person] = {"grams": mg_to_grams_text(mg)}
+            if uncovered[ref].get(person):
+                doc[person]["uncovered"] = sorted(uncovered[ref][person])
         result[ref] = doc
     return result
 
@@ -267,7 +290,9 @@ class Personal:
                 event = _screen(raw, line_no, zone, seen, report)
                 if event is not None:
                     events.append(event)
-            self._ingest_chunk(events, methodology, report, register=True, platform=None)
+            # What the database now holds is found there next time: `seen` keeps only the
+            # identities it refused, so it stays small however long the file is.
+            seen -= self._ingest_chunk(events, methodology, report, register=True, platform=None)
             count += len(chunk)
             if progress is not None:
                 progress(count)
@@ -277,7 +302,7 @@ class Personal:
         self, raws: list[Any], methodology: Methodology, platform: str
     ) -> IngestReport:
         """Ingest a partner's signed request: only people who linked `platform` are accepted."""
-        report = IngestReport(methodology.ref)
+        report = IngestReport(methodology.ref, keep_results=True)
         zone = ZoneInfo(methodology.timezone)
         seen: set[tuple[str, str]] = set()
         events = []
@@ -296,7 +321,7 @@ class Personal:
             )
         return report
 
-    def _ingest_chunk(  # noqa: C901 - the per-event rules, read in the order they apply
+    def _ingest_chunk(
         self,
         events: list[Event],
         methodology: Methodology,
@@ -304,9 +329,11 @@ class Personal:
         *,
         register: bool,
         platform: str | None,
-    ) -> None:
+    ) -> set[tuple[str, str]]:
+        """Screen, quantify, post and store one chunk; returns the identities the database
+        holds now among the chunk's (stored before, or stored now)."""
         if not events:
-            return
+            return set()
         with self.engine.begin() as conn:
             stored = _stored_identities(conn, [e.key for e in events])
             linked = _linked(conn, platform, {e.person for e in events}) if platform else set()
@@ -316,7 +343,7 @@ class Personal:
             for event in events:
                 if event.key in stored:
                     report.duplicates += 1
-                    report.results.append({"event_id": event.event_id, "status": "duplicate"})
+                    report.result({"event_id": event.event_id, "status": "duplicate"})
                     continue
                 if platform is not None and event.platform != platform:
                     report.reject(
@@ -335,9 +362,7 @@ class Personal:
                     )
                     continue
                 try:
-                    mg = methodology.quantify(
-                        event.behaviour, event.quantity, event.unit, event.evidence
-                    )
+                    mg = _quantify(methodology, event, report.quantified)
                     _check_cap(methodology, days, event)
                 except qerrors.QuantifyError as exc:
                     report.reject(event.line, event.event_id, exc.code, exc.message)
@@ -345,13 +370,13 @@ class Personal:
                 if _is_cross_platform_duplicate(event, neighbours, methodology):
                     status, mg = CROSS_PLATFORM_DUPLICATE, 0
                     report.cross_platform_duplicates += 1
-                    report.results.append(
+                    report.result(
                         {"event_id": event.event_id, "status": "cross_platform_duplicate"}
                     )
                 else:
                     status = CREDITED
                     _count_units(days, event)
-                    report.results.append(
+                    report.result(
                         {
                             "event_id": event.event_id,
                             "status": "accepted",
@@ -363,39 +388,34 @@ class Personal:
                 )
                 accepted.append((event, mg, status))
             if not accepted:
-                return
+                return stored
             batch_id = self._post(conn, accepted, methodology, days, report, register=register)
             now = _now_us()
-            conn.execute(
-                personal_events.insert(),
+            _insert_events(
+                conn,
                 [
-                    {
-                        "platform": e.platform,
-                        "event_id": e.event_id,
-                        "person": e.person,
-                        "behaviour": e.behaviour,
-                        "quantity": e.quantity_text,
-                        "unit": e.unit,
-                        "evidence": e.evidence,
-                        "occurred_at": e.occurred_at,
-                        "local_day": e.local_day,
-                        "methodology": methodology.ref,
-                        "reduction_mg": mg,
-                        "status": status,
-                        "batch_id": batch_id,
-                        "ingested_at": now,
-                    }
+                    (
+                        e.platform,
+                        e.event_id,
+                        e.person,
+                        e.behaviour,
+                        e.quantity_text,
+                        e.unit,
+                        e.evidence,
+                        e.occurred_at,
+                        e.local_day,
+                        methodology.ref,
+                        mg,
+                        status,
+                        batch_id,
+                        now,
+                    )
                     for e, mg, status in accepted
                 ],
             )
             _save_days(conn, methodology.ref, days)
-        for event, mg, status in accepted:
-            if status == CREDITED:
-                report.accepted += 1
-                report.grams_mg[event.person] += mg
-                report.accepted_events.append(
-                    (event.person, event.behaviour, event.quantity, event.unit)
-                )
+        _tally(report, accepted, batch_id)
+        return stored | {event.key for event, _, _ in accepted}
 
     def _post(
         self,
@@ -418,17 +438,25 @@ class Personal:
             conn, list(dict.fromkeys(e.person for e, _, _ in accepted)), report, register=register
         )
         transfers: list[TransferRequest] = []
+        metas: dict[str, str] = {}  # one JSON text per day, not one per transfer
         for event, mg, status in accepted:
             if status == CREDITED and mg > 0:
+                meta = metas.get(event.local_day)
+                if meta is None:
+                    meta = metas[event.local_day] = json.dumps(
+                        {"day": event.local_day, "methodology": methodology.ref},
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
                 transfers.append(
-                    TransferRequest.move(
+                    TransferRequest(
                         mg_issuer.id,
                         accounts[event.person][0],
                         "CO2E_MG",
                         mg,
                         event.behaviour,
-                        key=f"{event.platform}:{event.event_id}",
-                        meta={"methodology": methodology.ref, "day": event.local_day},
+                        f"{event.platform}:{event.event_id}",
+                        meta=meta,
                     )
                 )
                 day = days[(event.person, event.local_day)]
@@ -472,12 +500,11 @@ class Personal:
         if missing:
             report.registered.extend(missing)
             now = _now_us()
-            conn.execute(
-                people.insert(),
-                [
-                    {"handle": h, "owner": f"person:{h}", "user_id": None, "created_at": now}
-                    for h in missing
-                ],
+            insert_rows(
+                conn,
+                "people",
+                ("handle", "owner", "user_id", "created_at"),
+                [(h, f"person:{h}", None, now) for h in missing],
             )
             owners.update({h: f"person:{h}" for h in missing})
         found = {
@@ -500,6 +527,27 @@ class Personal:
             )
             found.update(zip(new, ids, strict=True))
         return {h: (found[(owners[h], "CO2E_MG")], found[(owners[h], "POINT")]) for h in handles}
+
+    def credited_records(self, report: IngestReport) -> Iterator[tuple[str, str, Decimal, str]]:
+        """The run's credited events as (person, behaviour, quantity, unit), streamed back from
+        the database by the run's ledger batches."""
+        yield from report.unbatched
+        ids = report.batch_ids
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(
+                        personal_events.c.person,
+                        personal_events.c.behaviour,
+                        personal_events.c.quantity,
+                        personal_events.c.unit,
+                    ).where(
+                        personal_events.c.batch_id.in_(ids[start : start + 500]),
+                        personal_events.c.status == CREDITED,
+                    )
+                )
+                for row in rows:
+                    yield row.person, row.behaviour, D(row.quantity), row.unit
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -535,6 +583,38 @@ class Personal:
         return {"to": target, "people": people_doc, "reconciled_under": {target: under}}
 
 
+def _quantify(
+    methodology: Methodology,
+    event: Event,
+    cache: dict[tuple[str, str, str, str], int | qerrors.QuantifyError],
+) -> int:
+    key = (event.behaviour, event.quantity_text, event.unit, event.evidence)
+    found = cache.get(key)
+    if found is None:
+        try:
+            found = methodology.quantify(
+                event.behaviour, event.quantity, event.unit, event.evidence
+            )
+        except qerrors.QuantifyError as refusal:
+            found = refusal
+        cache[key] = found
+    if isinstance(found, qerrors.QuantifyError):
+        raise found
+    return found
+
+
+def _tally(report: IngestReport, accepted: list[tuple[Event, int, int]], batch: int | None) -> None:
+    """Count a stored chunk into the run's report (after its transaction committed)."""
+    if batch is not None:
+        report.batch_ids.append(batch)
+    for event, mg, status in accepted:
+        if status == CREDITED:
+            report.accepted += 1
+            report.grams_mg[event.person] += mg
+            if batch is None:
+                report.unbatched.append((event.person, event.behaviour, event.quantity, event.unit))
+
+
 def _screen(
     raw: Any, line: int, zone: ZoneInfo, seen: set[tuple[str, str]], report: IngestReport
 ) -> Event | None:
@@ -544,7 +624,7 @@ def _screen(
     identity = _identity(raw)
     if identity is not None and identity in seen:
         report.duplicates += 1
-        report.results.append({"event_id": identity[1], "status": "duplicate"})
+        report.result({"event_id": identity[1], "status": "duplicate"})
         return None
     if identity is not None:
         seen.add(identity)
@@ -620,7 +700,7 @@ def _load_days(
         sa.select(personal_days).where(
             personal_days.c.methodology == ref, personal_days.c.person.in_(persons)
         )
-    )
+    ).all()
     for row in rows:
         key = (row.person, row.day)
         if key in days:
@@ -647,7 +727,24 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
             updates.append({"p": person, "d": day, **values})
         elif state["mg"] or state["units"]:
             inserts.append({"person": person, "day": day, "methodology": ref, **values})
-    if updates:
+    if updates and is_postgres(conn):
+        # One statement for the chunk: a pipelined UPDATE per row costs a round trip each.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(
+            "UPDATE personal_days AS d SET reduction_mg = v.mg, points = v.points, "
+            "units = v.units FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], "
+            "%s::text[]) AS v(person, day, mg, points, units) "
+            "WHERE d.person = v.person AND d.day = v.day AND d.methodology = %s",
+            (
+                [u["p"] for u in updates],
+                [u["d"] for u in updates],
+                [u["reduction_mg"] for u in updates],
+                [u["points"] for u in updates],
+                [u["units"] for u in updates],
+                ref,
+            ),
+        )
+    elif updates:
         conn.execute(
             personal_days.update()
             .where(
@@ -662,8 +759,33 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
             ),
             updates,
         )
-    if inserts:
-        conn.execute(personal_days.insert(), inserts)
+    insert_rows(
+        conn, "personal_days", DAY_COLUMNS, [tuple(r[c] for c in DAY_COLUMNS) for r in inserts]
+    )
+
+
+EVENT_COLUMNS = (
+    "platform",
+    "event_id",
+    "person",
+    "behaviour",
+    "quantity",
+    "unit",
+    "evidence",
+    "occurred_at",
+    "local_day",
+    "methodology",
+    "reduction_mg",
+    "status",
+    "batch_id",
+    "ingested_at",
+)
+DAY_COLUMNS = ("person", "day", "methodology", "reduction_mg", "points", "units")
+
+
+def _insert_events(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The chunk's event rows in one go (COPY on PostgreSQL)."""
+    insert_rows(conn, "personal_events", EVENT_COLUMNS, rows)
 
 
 def _check_cap(
@@ -708,9 +830,9 @@ def _recent_events(
                 personal_events.c.occurred_at.between(low, high),
                 personal_events.c.status == CREDITED,
             )
-        )
-        for r in rows:
-            found[(r.person, r.behaviour)].append((r.occurred_at, r.platform))
+        ).all()  # fetchall: one call, not one per row
+        for person, behaviour, at, platform in rows:
+            found[(person, behaviour)].append((at, platform))
     return found
 
 

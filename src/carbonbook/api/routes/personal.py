@@ -7,6 +7,7 @@ import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
@@ -74,8 +75,11 @@ async def partner_events(
     chosen = get_methodology(
         methodology or os.environ.get("CARBONBOOK_METHODOLOGY", DEFAULT_METHODOLOGY)
     )
-    report = Personal(ctx.engine).ingest_events(events, chosen, partner.code)
-    document = report.to_document(reconcile=False)
+    # The ingest is synchronous database work: off the event loop, so other requests go on.
+    report = await run_in_threadpool(
+        Personal(ctx.engine).ingest_events, events, chosen, partner.code
+    )
+    document = report.to_document()
     return IngestOut(
         **{k: document[k] for k in IngestOut.model_fields if k != "results"},
         results=[EventResult(**r) for r in report.results],
