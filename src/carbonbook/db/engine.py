@@ -57,6 +57,13 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    # Returning a `reading()` connection to the pool resets its isolation level, which
+    # pysqlite implements by switching the driver back to implicit transactions (""): put
+    # the driver in autocommit again, so `BEGIN IMMEDIATE` below stays the only BEGIN.
+    dbapi_conn.isolation_level = None
+
+
 def _sqlite_begin(conn: Any) -> None:
     if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return  # a `reading()` connection: each statement reads a snapshot, takes no lock
@@ -80,6 +87,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(resolved, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "checkout", _sqlite_checkout)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)

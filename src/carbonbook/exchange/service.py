@@ -393,7 +393,7 @@ class Exchange:
         return Placed(self._order(conn, order_id), (trade,))
 
     def _replay_take(self, owner: str, key: str, listing_id: int, quantity: int) -> Placed | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 sa.select(exchange_orders).where(
                     exchange_orders.c.owner == owner, exchange_orders.c.key == key
@@ -665,7 +665,7 @@ class Exchange:
             return self._block(conn, block_id)
 
     def blocks(self, owner: str, *, limit: int = 50) -> list[Block]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(exchange_blocks)
                 .where(sa.or_(exchange_blocks.c.seller == owner, exchange_blocks.c.buyer == owner))
@@ -753,7 +753,7 @@ class Exchange:
     # -- reading ----------------------------------------------------------------------------------
 
     def orders(self, owner: str, *, limit: int = 100) -> list[Order]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(exchange_orders)
                 .where(exchange_orders.c.owner == owner)
@@ -763,7 +763,7 @@ class Exchange:
             return [_order(r) for r in rows]
 
     def trades(self, market_id: str, instrument: str, *, limit: int = 50) -> list[Trade]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(exchange_trades)
                 .where(
@@ -778,7 +778,7 @@ class Exchange:
     def depth(self, market_id: str, instrument: str, levels: int = 5) -> dict[str, Any]:
         rules = market(market_id)
         listed(rules, instrument)
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, reading(self.engine) as conn:
             book = self._book(conn, market_id, instrument)
             reference = self._reference(conn, rules, instrument)
             return {
@@ -795,7 +795,7 @@ class Exchange:
         priority (best first), at most `per_side` a side."""
         rules = market(market_id)
         listed(rules, instrument)
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, reading(self.engine) as conn:
             resting = list(enumerate(self._book(conn, market_id, instrument).orders()))
         asks = sorted(
             (o for o in resting if o[1].side == "sell"), key=lambda o: (o[1].price_ticks, o[0])

@@ -130,13 +130,13 @@ class Identity:
         return _user(row)
 
     def find(self, username: str) -> User | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
         return None if row is None else _user(row)
 
     def users_of(self, owner: str) -> list[User]:
         """The users acting for a ledger owner (an entity's operators), by name."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(users)
                 .where(users.c.owner == owner, users.c.disabled.is_(False))
@@ -146,7 +146,7 @@ class Identity:
 
     def authenticate(self, username: str, password: str) -> User:
         """The user with this username and password, or BadCredentialsError (same for both)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
         stored = _DUMMY_HASH if row is None else row.password_hash
         try:
@@ -252,7 +252,7 @@ class Identity:
         return Partner(code, name, user.id, key_id, rate_limit_per_minute), secret
 
     def partner(self, code: str) -> Partner | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 sa.select(partner_platforms).where(partner_platforms.c.code == code)
             ).first()
@@ -274,7 +274,7 @@ class Identity:
 
         A replayed request (same key and nonce) is refused even with a valid signature.
         """
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 sa.select(partner_platforms).where(partner_platforms.c.key_id == key_id)
             ).first()

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from carbonbook.db.engine import reading
 from carbonbook.db.schema import exchange_orders, exchange_trades
 from carbonbook.market_data.daily import Tick, cumulative, daily
 
@@ -18,7 +19,7 @@ class MarketData:
     def statistics(
         self, market: str, instrument: str, *, open_rule: str, reference_fen: int
     ) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             ticks = [
                 Tick(r.day, r.price_fen, r.quantity, r.mode)
                 for r in conn.execute(
@@ -56,7 +57,7 @@ class MarketData:
 
     def trades_after(self, market: str, instrument: str, after_id: int) -> list[dict[str, Any]]:
         """Trades with an id above `after_id`, oldest first (ids increase with time)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(
                     exchange_trades.c.id,
