@@ -24,6 +24,7 @@ from carbonbook.web import (
     exchange,
     funds,
     methodologies,
+    monthly,
     mrv,
     pages,
     registry,
@@ -57,6 +58,7 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
     app.include_router(achievements.router)
     app.include_router(registry.router)
     app.include_router(mrv.router)
+    app.include_router(monthly.router)
     app.include_router(regulator.router)
     app.include_router(exchange.router)
     app.include_router(auctions.router)
