@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from carbonbook import auditlog
 from carbonbook.db.schema import mrv_lab_report_files, mrv_lab_reports, mrv_monthly_records
 from carbonbook.mrv.model import compute
-from carbonbook.mrv.monthly import (
+from carbonbook.mrv.monthly import MonthlyRecords
+from carbonbook.mrv.months import (
     SHANGHAI,
     InvalidMonthError,
     LabReportFileError,
     LabReportTooLargeError,
     MonthFiledError,
-    MonthlyRecords,
     StaleMonthError,
     UnknownMonthError,
     accreditation,

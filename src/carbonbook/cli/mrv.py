@@ -16,7 +16,8 @@ from carbonbook.db.migrate import upgrade
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.excel import from_workbook, to_workbook
 from carbonbook.mrv.model import compute as compute_report
-from carbonbook.mrv.monthly import MAX_FILE_BYTES, Filed, InvalidMonthError, MonthlyRecords
+from carbonbook.mrv.monthly import Filed, MonthlyRecords
+from carbonbook.mrv.months import MAX_FILE_BYTES, InvalidMonthError
 from carbonbook.mrv.reports import Report, Reports, State
 
 app = typer.Typer(help="Enterprise emissions accounting (碳排放核算).", no_args_is_help=True)

@@ -24,17 +24,15 @@ from carbonbook.errors import DomainError
 from carbonbook.identity.model import Permission, User
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.factors import factor_set, methodologies
-from carbonbook.mrv.monthly import (
+from carbonbook.mrv.monthly import Filed, MonthlyRecords, YearStatus
+from carbonbook.mrv.months import (
     CARBON,
     FIXED_UNITS,
     FORMAT,
     MAX_FILE_BYTES,
     PARAMETERS,
-    Filed,
     InvalidMonthError,
     LabReportTooLargeError,
-    MonthlyRecords,
-    YearStatus,
     filing_days,
 )
 from carbonbook.mrv.reports import ENTITY_PREFIX

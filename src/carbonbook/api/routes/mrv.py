@@ -18,7 +18,8 @@ from carbonbook.identity.model import Permission, User
 from carbonbook.ledger import Ledger
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.model import compute
-from carbonbook.mrv.monthly import MAX_FILE_BYTES, InvalidMonthError, MonthlyRecords
+from carbonbook.mrv.monthly import MonthlyRecords
+from carbonbook.mrv.months import MAX_FILE_BYTES, InvalidMonthError
 from carbonbook.mrv.reports import Event, LockedFigure, Report, Reports, State
 from carbonbook.mrv.whatif import what_if
 from carbonbook.registry.compliance import Compliance
