@@ -67,10 +67,12 @@ def test_ledger_balances_and_statement_print_json(tmp_path: Path):
     )
     cea = next(b for b in balances if b["asset"] == "CEA-2024")
     assert cea["balance"] == 400_000 - 20_000 - 1_000
+    assert cea["held"] == 2_000  # the lot it offers in the demo's one-sided bidding
     statement = json.loads(
         invoke("ledger", "statement", str(cea["id"]), "--database", url, "--json").stdout
     )
-    assert [line["amount"] for line in statement["lines"]] == [400_000, -20_000, -1_000]
+    # issued, two sales, and the auction's reservation (a hold: the balance is unchanged)
+    assert [line["amount"] for line in statement["lines"]] == [400_000, -20_000, -1_000, -2_000]
 
 
 def test_an_unknown_account_is_one_line_and_exit_1(tmp_path: Path):

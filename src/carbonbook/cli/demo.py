@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from carbonbook.api.routes.mrv import reports_of
+from carbonbook.exchange.auctions import Auctions
 from carbonbook.exchange.bank import SimulatedBank, shanghai_day
 from carbonbook.exchange.funds import Funds
 from carbonbook.exchange.members import Members, credit_code_check
@@ -50,6 +51,7 @@ USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("bus", Role.ENTERPRISE, "示例公交集团", "entity:demo-bus"),
     ("fund", Role.MEMBER, "绿色投资基金", "member:fund"),
     ("verifier", Role.VERIFIER, "第三方核查机构", "verifier:demo"),
+    ("newco", Role.MEMBER, "新成立碳资产管理公司", "member:newco"),
 )
 
 # (behaviour, partner, unit, events a day, quantity per event): bj-green-life@2023 counts
@@ -152,6 +154,29 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
             key=f"demo-{side}",
             by=owner,
         )
+    # One-sided bidding (单向竞价): the bus group offers 2,000 t for a week, uniform price.
+    now = datetime.now(SHANGHAI)
+    Auctions(ledger.engine, ledger, settle=registry.settle_in, admit=members.admit).announce(
+        seller="entity:demo-bus",
+        market_id="practice",
+        instrument="CEA-2024",
+        quantity=2_000,
+        reserve_fen=6_600,
+        pricing="uniform",
+        opens_at=now - timedelta(minutes=1),
+        closes_at=now + timedelta(days=7),
+        key="demo-auction",
+        by="bus",
+    )
+    # A new member's trading-account application waits on the exchange desk (KYC).
+    body = "91110000MA0000004"
+    members.apply(
+        owner="member:newco",
+        kind="legal_person",
+        entity_name="新成立碳资产管理公司",
+        identifier=body + credit_code_check(body),
+        by="newco",
+    )
 
 
 # (user, owner, entity, credit code's first 17 characters, bank account, cash at the bank in
