@@ -394,11 +394,7 @@ class Exchange:
 
     def _replay_take(self, owner: str, key: str, listing_id: int, quantity: int) -> Placed | None:
         with reading(self.engine) as conn:
-            row = conn.execute(
-                sa.select(exchange_orders).where(
-                    exchange_orders.c.owner == owner, exchange_orders.c.key == key
-                )
-            ).first()
+            row = conn.execute(_ORDER_BY_KEY, {"owner": owner, "key": key}).first()
             if row is None:
                 return None
             if (row.mode, row.takes, row.quantity) != ("take", listing_id, quantity):

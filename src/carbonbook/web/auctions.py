@@ -27,6 +27,7 @@ from carbonbook.web.pages import (
     Notice,
     csrf_ok,
     error_page,
+    form_user,
     page_user,
     render,
 )
@@ -102,9 +103,7 @@ def announce(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """A seller announces a lot: `lot` is "market/instrument"; its units are reserved."""
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     market_id, _, instrument = lot.partition("/")
@@ -138,9 +137,7 @@ def bid(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """A bid with the key its form was rendered with: a double click bids once."""
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     try:

@@ -16,10 +16,9 @@ from carbonbook.identity.model import Permission, Role, User
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.checkins import MAX_BYTES, Checkins, PhotoTooLargeError
 from carbonbook.web.pages import (
-    CSRF_FAILED,
     Notice,
-    csrf_ok,
     error_page,
+    form_user,
     page_user,
     render,
 )
@@ -55,9 +54,7 @@ async def upload(
     csrf: Annotated[str, Form(max_length=100)] = "",
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _person(request)
+    found = form_user(request, csrf, _person)
     if not isinstance(found, User):
         return found
     try:
@@ -93,9 +90,7 @@ def review(
     reason: Annotated[str, Form(max_length=500)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _reviewer(request)
+    found = form_user(request, csrf, _reviewer)
     if not isinstance(found, User):
         return found
     checkins = Checkins(context(request).engine)

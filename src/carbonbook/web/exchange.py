@@ -18,10 +18,9 @@ from carbonbook.identity.model import Permission, User
 from carbonbook.market_data.service import MarketData
 from carbonbook.numbers import fen_to_yuan_text
 from carbonbook.web.pages import (
-    CSRF_FAILED,
     Notice,
-    csrf_ok,
     error_page,
+    form_user,
     page_user,
     render,
     viewer,
@@ -60,9 +59,7 @@ def place(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Place with the key the page was rendered with: a double click places once."""
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     user = found
@@ -95,9 +92,7 @@ def take_up(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """摘牌: take up one listing of the book, with the key its row was rendered with."""
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     try:
@@ -118,9 +113,7 @@ def take_up(
 def cancel(
     request: Request, order_id: int, csrf: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     try:
@@ -148,9 +141,7 @@ def report_block(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Report a block agreement trade (大宗协议); the counterparty confirms it here too."""
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     try:
@@ -180,9 +171,7 @@ def decide_block(
     action: str,
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     exchange = context(request).exchange

@@ -18,7 +18,13 @@ from carbonbook.exchange.bank import shanghai_day
 from carbonbook.exchange.funds import FundsRefusedError
 from carbonbook.identity.model import Permission, User
 from carbonbook.numbers import fen_to_yuan_text, yuan_text_to_fen
-from carbonbook.web.pages import CSRF_FAILED, Notice, csrf_ok, error_page, page_user, render
+from carbonbook.web.pages import (
+    Notice,
+    error_page,
+    form_user,
+    page_user,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -157,9 +163,7 @@ def reconcile(
 
 
 def _act(request: Request, csrf: str, action: Callable[[User], object]) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _trader(request)
+    found = form_user(request, csrf, _trader)
     if not isinstance(found, User):
         return found
     try:
@@ -170,9 +174,7 @@ def _act(request: Request, csrf: str, action: Callable[[User], object]) -> Respo
 
 
 def _staff_act(request: Request, csrf: str, action: Callable[[User], object]) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _staff(request)
+    found = form_user(request, csrf, _staff)
     if not isinstance(found, User):
         return found
     try:

@@ -79,6 +79,16 @@ def page_user(
     return user
 
 
+def form_user(
+    request: Request, csrf: str, guard: Callable[[Request], User | Response]
+) -> User | Response:
+    """The user a form post is for: a 403 page when the form's CSRF token is not this
+    session's, else what the page's guard (`page_user` with its rule) says."""
+    if not csrf_ok(request, csrf):
+        return error_page(request, 403, CSRF_FAILED)
+    return guard(request)
+
+
 CSRF_FAILED = Notice(
     "CSRF_FAILED",
     "The form expired or did not come from this site. Reload the page and try again.",

@@ -18,10 +18,9 @@ from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.rules import load_rules
 from carbonbook.registry.service import Registry
 from carbonbook.web.pages import (
-    CSRF_FAILED,
     Notice,
-    csrf_ok,
     error_page,
+    form_user,
     page_user,
     render,
 )
@@ -56,9 +55,7 @@ def allocation_action(
     csrf: Annotated[str, Form(max_length=100)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    if not csrf_ok(request, csrf):
-        return error_page(request, 403, CSRF_FAILED)
-    found = _regulator(request)
+    found = form_user(request, csrf, _regulator)
     if not isinstance(found, User):
         return found
     user = found
