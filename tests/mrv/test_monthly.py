@@ -571,3 +571,163 @@ def test_a_figure_with_absurdly_many_digits_is_refused():
         "$.quantity",
         "parameters.ncv_gj_per_unit.value",
     ]
+
+
+# -- cross-validation of the sample (交叉验证) ----------------------------------------------------
+
+
+def sampled(
+    analysis: dict[str, str], *, methodology: str = "power-2022", cc: str = "0.02618"
+) -> dict[str, Any]:
+    """January's coal under `methodology`: NCV 23.204 GJ/t and carbon content `cc` (C_ar =
+    CC x NCV x 100 = 60.75 % at 0.02618), with `analysis` (as-received %) on the same report."""
+    return month_doc(
+        1,
+        "unit-1-coal",
+        "fuel_combustion",
+        "bituminous_coal",
+        "1000",
+        "t",
+        {"ncv_gj_per_unit": "23.204", "carbon_content_tc_per_gj": cc, **analysis},
+        year=2022,
+        methodology=methodology,
+    )
+
+
+FULL = {
+    "carbon_pct_ar": "60.75",
+    "hydrogen_pct_ar": "3.8",
+    "sulphur_pct_ar": "0.9",
+    "moisture_pct_ar": "9.5",
+}
+
+
+def test_a_sample_whose_analysis_fits_its_ncv_and_carbon_is_not_flagged():
+    record = parse_month(sampled(FULL))
+    assert record.flags == ()
+    assert record.parameters["hydrogen_pct_ar"].lab_report == "LR-2022-01-unit-1-coal"
+    assert "moisture_pct_ar" in record.to_document()["parameters"]
+
+
+def test_the_analysis_is_checked_but_does_not_change_the_year():
+    plain = parse_month(sampled({}))
+    analysed = parse_month(sampled(FULL))
+    assert aggregate([analysed]).document == aggregate([plain]).document
+
+
+def test_measured_carbon_that_disagrees_with_carbon_content_times_ncv_is_flagged():
+    record = parse_month(sampled(FULL | {"carbon_pct_ar": "58.10"}))
+    assert record.flags == (
+        (
+            "cross-check: carbon content x NCV gives 60.75 % carbon as received, the lab measured "
+            "58.10 % (4.56 % apart, more than 1 %)"
+        ),
+    )
+    # within 1 % of 60.75 (lab rounding) passes
+    assert parse_month(sampled(FULL | {"carbon_pct_ar": "60.2"})).flags == ()
+
+
+def test_an_ncv_the_elements_could_not_release_is_flagged():
+    # Dulong, no oxygen: 337 x 45 + 1442 x 3 + 93 x 0.5 kJ/kg = 19.54 GJ/t, far below 23.204
+    lean = {
+        "carbon_pct_ar": "45",
+        "hydrogen_pct_ar": "3",
+        "sulphur_pct_ar": "0.5",
+        "moisture_pct_ar": "9",
+    }
+    record = parse_month(sampled(lean, cc="0.01939"))
+    assert record.flags == (
+        (
+            "cross-check: NCV 23.204 GJ/t is above the 19.54 GJ/t the sample's carbon, hydrogen "
+            "and sulphur could release (Dulong's formula, no oxygen)"
+        ),
+    )
+
+
+def test_a_sample_above_one_hundred_percent_is_refused_naming_the_field():
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(sampled(FULL | {"moisture_pct_ar": "40"}))
+    (problem,) = refused.value.problems
+    assert problem.path == "parameters.carbon_pct_ar"
+    assert "makes 105.45 %" in problem.message
+    # no elemental carbon: carbon content x NCV stands in for it, and is the field named
+    no_carbon = {k: v for k, v in FULL.items() if k != "carbon_pct_ar"} | {"moisture_pct_ar": "40"}
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(sampled(no_carbon))
+    assert [p.path for p in refused.value.problems] == ["parameters.carbon_content_tc_per_gj"]
+
+
+@pytest.mark.parametrize(
+    ("analysis", "path"),
+    [
+        ({"moisture_pct_ar": "100"}, "parameters.moisture_pct_ar.value"),
+        ({"sulphur_pct_ar": "-0.1"}, "parameters.sulphur_pct_ar.value"),
+    ],
+)
+def test_a_mass_percentage_is_within_zero_and_one_hundred(analysis: dict[str, str], path: str):
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(sampled(analysis))
+    assert [p.path for p in refused.value.problems] == [path]
+
+
+def test_an_analysis_needs_its_lab_report_and_a_fuel_weighed_in_tonnes():
+    doc = sampled(FULL)
+    del doc["parameters"]["hydrogen_pct_ar"]["lab_report"]
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(doc)
+    assert [p.path for p in refused.value.problems] == ["parameters.hydrogen_pct_ar.lab_report"]
+    gas = month_doc(
+        1, "gas", "fuel_combustion", "natural_gas", "12", "10^4Nm3", {"moisture_pct_ar": "1"}
+    )
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(gas)
+    assert [p.path for p in refused.value.problems] == ["parameters.moisture_pct_ar"]
+    electricity = month_doc(
+        1, "grid", "electricity", "electricity", "10", "MWh", {"carbon_pct_ar": "60"}
+    )
+    with pytest.raises(InvalidMonthError) as refused:
+        parse_month(electricity)
+    assert [p.path for p in refused.value.problems] == ["parameters.carbon_pct_ar"]
+
+
+def test_the_power_guideline_wants_hydrogen_sulphur_and_moisture_of_the_carbon_sample():
+    record = parse_month(sampled({"hydrogen_pct_ar": "3.8"}))
+    (flag,) = record.flags
+    assert flag.startswith(
+        "cross-check: the carbon test LR-2022-01-unit-1-coal reports no sulphur_pct_ar, "
+        "moisture_pct_ar of the same sample (power-2022: 环办气候函〔2022〕111号"
+    )
+    # the steel guideline asks for no such analysis
+    assert parse_month(sampled({}, methodology="gbt-32151.5-2015")).flags == ()
+
+
+def test_an_analysis_of_another_sample_does_not_cross_validate_the_carbon_test():
+    doc = sampled(FULL)
+    other = lab("LR-2022-01-moisture", 1, year=2022) | {"sample_date": "2022-01-20"}
+    doc["lab_reports"].append(other)
+    doc["parameters"]["moisture_pct_ar"]["lab_report"] = "LR-2022-01-moisture"
+    assert parse_month(doc).flags == (
+        (
+            "cross-check: moisture_pct_ar (LR-2022-01-moisture, sampled 2022-01-20) not of the "
+            "carbon test's sample (LR-2022-01-unit-1-coal, sampled 2022-01-10)"
+        ),
+    )
+    # a second report of the same lab and sample date is the same sample
+    doc["lab_reports"][1]["sample_date"] = "2022-01-10"
+    assert parse_month(doc).flags == ()
+
+
+def test_cross_check_flags_reach_the_years_draft(engine: sa.Engine):
+    doc = coal(1)
+    doc["parameters"]["carbon_pct_ar"] = {"value": "55", "lab_report": "LR-2024-01-coal-1"}
+    filed = records_at(engine, at(2024, 2, 5)).file(STEEL, doc, {"lr.pdf": PDF}, by="wang")
+    assert filed.flags == (
+        (
+            "cross-check: carbon content x NCV gives 60.75 % carbon as received, the lab measured "
+            "55.00 % (10.45 % apart, more than 1 %)"
+        ),
+    )
+    _, warnings = records_at(engine, at(2024, 2, 6)).draft_year(
+        STEEL, "main-works", 2024, Reports(engine), by="wang"
+    )
+    assert warnings == [f"2024-01 coal-1: {filed.flags[0]}"]

@@ -170,6 +170,37 @@ def test_refusals_show_their_code_and_keep_the_form(site: Site):
     assert 'data-status="pending"' in _row(site.client.get(YEAR).text, 4)
 
 
+def test_the_samples_analysis_cross_checks_the_carbon_content(site: Site):
+    log_in(site.client, "steel")
+    token = csrf_of(site.client.get(YEAR).text)
+    pdf = {"lab_file": ("LR-2024-04.pdf", PDF, "application/pdf")}
+    analysis = {"hydrogen_pct": "3.8", "sulphur_pct": "0.9", "moisture_pct": "9.5"}
+    # Carbon 90 % beside 14.2 % hydrogen, sulphur and moisture: no sample is 104.2 % of itself.
+    impossible = site.client.post(
+        f"{YEAR}/file", data=_april(token, carbon_pct="90", **analysis), files=pdf
+    )
+    assert impossible.status_code == 422
+    assert 'data-field="parameters.carbon_pct_ar"' in impossible.text
+    assert 'value="90"' in impossible.text  # the form keeps what was typed
+    assert 'data-status="pending"' in _row(site.client.get(YEAR).text, 4)
+    # 0.02618 tC/GJ x 23.204 GJ/t is 60.75 % carbon; the lab's 58.1 % is flagged, not refused.
+    filed = site.client.post(
+        f"{YEAR}/file",
+        data=_april(token, carbon_pct="58.1", **analysis),
+        files=pdf,
+        follow_redirects=False,
+    )
+    assert filed.status_code == 303, filed.text
+    april = _row(site.client.get(filed.headers["location"]).text, 4)
+    assert 'data-param="carbon_pct_ar"' in april
+    assert 'data-param="moisture_pct_ar"' in april
+    flags = re.findall(r'<div class="muted flag">(.*?)</div>', april)
+    assert any("60.75 % carbon as received" in f and "measured 58.10 %" in f for f in flags), flags
+    # Correcting the month brings the analysis back into the form.
+    form = site.client.get(f"{YEAR}?correct=4:coal-1").text
+    assert re.search(r'id="f-carbon-pct"[^>]*value="58.1"', form), form
+
+
 def test_a_correction_is_a_new_version_with_its_reason_and_history(site: Site):
     log_in(site.client, "steel")
     page = site.client.get(f"{YEAR}?correct=1:coal-1")

@@ -241,7 +241,8 @@ def _fixed(at_us: int) -> Callable[[], int]:
 
 def _monthly_records(engine: sa.Engine) -> None:
     """The steel works' 2025 monthly records (月度存证) of its coal line with lab reports:
-    January-September on time, October filed after its 40-day deadline (late)."""
+    January-September on time, October filed after its 40-day deadline (late); each month's
+    sample analysed for carbon, hydrogen, sulphur and moisture, July's carbon flagged."""
     pdf = b"%PDF-1.4\n% carbonbook demo lab report\n%%EOF\n"
     for month in range(1, 11):
         filed = datetime(2025, month + 1, 5, 10, tzinfo=SHANGHAI)
@@ -266,6 +267,17 @@ def _monthly_records(engine: sa.Engine) -> None:
                 "parameters": {
                     "ncv_gj_per_unit": {"value": "23.204", "lab_report": report_no},
                     "carbon_content_tc_per_gj": {"value": "0.02618", "lab_report": report_no},
+                    # The same sample's as-received analysis (收到基): 0.02618 x 23.204 gives
+                    # 60.75 % carbon; July's lab figure is off by more than the tolerance.
+                    **{
+                        key: {"value": value, "lab_report": report_no}
+                        for key, value in (
+                            ("carbon_pct_ar", "58.1" if month == 7 else "60.6"),
+                            ("hydrogen_pct_ar", "3.8"),
+                            ("sulphur_pct_ar", "0.9"),
+                            ("moisture_pct_ar", "9.5"),
+                        )
+                    },
                 },
                 "lab_reports": [
                     {

@@ -75,6 +75,10 @@ class FactorSet:
     products: dict[str, Factor]
     heat_factor: Parameter | None
     carbon_fallback: CarbonFallback | None = None
+    # The analyses a monthly carbon test must report of the same sample (交叉验证), and the
+    # rule's citation; empty where the guideline asks for none.
+    same_sample: tuple[str, ...] = ()
+    same_sample_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ def factor_set(methodology: str) -> FactorSet:
         if heat
         else None
     )
+    same_sample = data.get("rules", {}).get("same_sample", {})
     return FactorSet(
         str(data["id"]),
         str(data["title"]),
@@ -172,6 +177,8 @@ def factor_set(methodology: str) -> FactorSet:
         products,
         heat_factor,
         carbon_fallback,
+        tuple(str(key) for key in same_sample.get("value", ())),
+        _cited(data, same_sample["source"]) if same_sample else "",
     )
 
 

@@ -63,9 +63,20 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "electricity": ("grid_factor_tco2_per_mwh",),
     "heat": ("factor_tco2_per_gj",),
 }
+# A fuel sample's as-received analysis in mass % (收到基元素分析), reported with the carbon
+# test "for cross-validation" (交叉验证); checked against NCV and carbon content, never part of
+# the yearly report's figures.
+ANALYSIS: dict[str, str] = {
+    "carbon_pct_ar": "carbon",
+    "hydrogen_pct_ar": "hydrogen",
+    "sulphur_pct_ar": "sulphur",
+    "moisture_pct_ar": "moisture",
+}
+ANALYSIS_UNIT = "t"  # mass fractions fit a fuel weighed in tonnes, not a gas in 10^4 Nm3
 # IMPORTANT: these are lab tests under the guideline: a value without its lab report is refused.
-LAB_TESTED = frozenset({"ncv_gj_per_unit", "carbon_content_tc_per_gj"})
+LAB_TESTED = frozenset({"ncv_gj_per_unit", "carbon_content_tc_per_gj", *ANALYSIS})
 CARBON = "carbon_content_tc_per_gj"
+NCV = "ncv_gj_per_unit"
 FIXED_UNITS = {"electricity": "MWh", "heat": "GJ"}
 NAME_KEYS = {"fuel_combustion": "fuel", "process": "material", "fixed_carbon_products": "product"}
 
@@ -360,7 +371,9 @@ def _parameters(
     if not isinstance(raw, dict):
         r.problem("parameters", "must be an object", "必须是对象")
         return {}
-    allowed = PARAMETERS.get(category, ())
+    allowed = PARAMETERS.get(category, ()) + (
+        tuple(ANALYSIS) if category == "fuel_combustion" else ()
+    )
     found: dict[str, Measured] = {}
     for key, item in raw.items():
         path = f"parameters.{key}"
@@ -398,6 +411,9 @@ def _parameters(
                 f"{value} is not within (0, 1]" if key == "oxidation_rate" else f"{value} ≤ 0",
                 f"{value} 超出范围",
             )
+            continue
+        if key in ANALYSIS and value >= 100:
+            r.problem(f"{path}.value", f"{value} % is not below 100 %", f"{value}% 应小于 100%")
             continue
         found[key] = Measured(value, cited)
     return found
@@ -508,6 +524,8 @@ def parse_month(document: Any) -> MonthRecord:
             quantity, unit = converted
     if head.year and head.month:
         _lab_flags(labs, head.year, head.month, flags)
+    if unit is not None and category == "fuel_combustion":
+        _cross_check(r, head.factors, unit, parameters, {lab.report_no: lab for lab in labs}, flags)
     if r.problems or quantity is None or unit is None:
         raise InvalidMonthError(r.problems)
     return MonthRecord(
@@ -593,6 +611,140 @@ def _lab_flags(labs: list[LabReport], year: int, month: int, flags: list[str]) -
             flags.append(
                 f"lab report {lab.report_no}: sampled {lab.sample_date}, outside {year}-{month:02d}"
             )
+
+
+# -- cross-validation of the sample (交叉验证) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CrossChecks:
+    """The cross-validation numbers (data/methodologies/mrv/checks/cross-validation.toml)."""
+
+    carbon_tolerance: Decimal  # relative, e.g. 0.01
+    dulong: tuple[Decimal, Decimal, Decimal]  # kJ/kg per mass % of C, H, S
+    dulong_tolerance: Decimal  # relative
+
+
+@cache
+def cross_checks() -> CrossChecks:
+    path = data_dir() / "mrv" / "checks" / "cross-validation.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    dulong = data["dulong"]
+    return CrossChecks(
+        Decimal(str(data["carbon_tolerance_pct"]["value"])) / 100,
+        (
+            Decimal(str(dulong["carbon_kj_per_kg"])),
+            Decimal(str(dulong["hydrogen_kj_per_kg"])),
+            Decimal(str(dulong["sulphur_kj_per_kg"])),
+        ),
+        Decimal(str(data["dulong_tolerance_pct"]["value"])) / 100,
+    )
+
+
+def _pct(value: Decimal) -> str:
+    return _text(value.quantize(Decimal("0.01")))
+
+
+def _cross_check(
+    r: _Reader,
+    factors: FactorSet | None,
+    unit: str,
+    parameters: dict[str, Measured],
+    labs: dict[str, LabReport],
+    flags: list[str],
+) -> None:
+    """Check a fuel line's sample analysis against its NCV and carbon content.
+
+    An impossible sample (its elements and moisture above 100 %) is refused, naming the field;
+    a sample that does not fit its NCV or carbon content, or a carbon test without the
+    analyses the guideline wants of the same sample, is flagged for the verifier.
+    """
+    analysed = {key: parameters[key].value for key in ANALYSIS if key in parameters}
+    if analysed and unit != ANALYSIS_UNIT:
+        r.problem(
+            f"parameters.{next(iter(analysed))}",
+            f"an as-received mass % fits a fuel in {ANALYSIS_UNIT}, not one in {unit}",
+            f"收到基质量分数仅适用于以 {ANALYSIS_UNIT} 计的燃料，不适用于 {unit}",
+        )
+        return
+    checks = cross_checks()
+    ncv, cc = parameters.get(NCV), parameters.get(CARBON)
+    implied = cc.value * ncv.value * 100 if cc and ncv and unit == ANALYSIS_UNIT else None
+    carbon = analysed.get("carbon_pct_ar")
+    others = sum((v for k, v in analysed.items() if k != "carbon_pct_ar"), Decimal(0))
+    total = (carbon if carbon is not None else implied or Decimal(0)) + others
+    if total > 100 and (carbon is not None or others):
+        where = "carbon_pct_ar" if carbon is not None else CARBON
+        r.problem(
+            f"parameters.{where}",
+            f"carbon {_pct(total - others)} % with hydrogen, sulphur and moisture "
+            f"{_pct(others)} % makes {_pct(total)} %: a sample cannot exceed 100 %",
+            f"碳 {_pct(total - others)}% 与氢、硫、水分 {_pct(others)}% "
+            f"共 {_pct(total)}%，超过 100%",
+        )
+        return
+    if carbon is not None and implied is not None:
+        apart = abs(implied - carbon) / carbon
+        if apart > checks.carbon_tolerance:
+            flags.append(
+                f"cross-check: carbon content x NCV gives {_pct(implied)} % carbon as received, "
+                f"the lab measured {_pct(carbon)} % ({_pct(apart * 100)} % apart, more than "
+                f"{_text((checks.carbon_tolerance * 100).normalize())} %)"
+            )
+    hydrogen = analysed.get("hydrogen_pct_ar")
+    if ncv is not None and carbon is not None and hydrogen is not None:
+        c, h, s = checks.dulong
+        sulphur = analysed.get("sulphur_pct_ar", Decimal(0))
+        bound = (c * carbon + h * hydrogen + s * sulphur) / 1000  # kJ/kg = MJ/t → GJ/t
+        if ncv.value > bound * (1 + checks.dulong_tolerance):
+            flags.append(
+                f"cross-check: NCV {_text(ncv.value)} GJ/t is above the {_pct(bound)} GJ/t the "
+                "sample's carbon, hydrogen and sulphur could release (Dulong's formula, no oxygen)"
+            )
+    if factors is not None and factors.same_sample:
+        _same_sample(factors, parameters, labs, flags)
+
+
+def _same_sample(
+    factors: FactorSet,
+    parameters: dict[str, Measured],
+    labs: dict[str, LabReport],
+    flags: list[str],
+) -> None:
+    """The guideline's rule: the carbon test reports the listed analyses of the same sample (the
+    same lab report, or one of the same lab and sample date)."""
+    carbon = next(
+        (
+            parameters[k]
+            for k in (CARBON, "carbon_pct_ar")
+            if k in parameters and parameters[k].lab_report
+        ),
+        None,
+    )
+    if carbon is None or carbon.lab_report not in labs:
+        return
+    sample = labs[carbon.lab_report]
+    missing, elsewhere = [], []
+    for key in factors.same_sample:
+        measured = parameters.get(key)
+        cited = labs.get(measured.lab_report or "") if measured is not None else None
+        if cited is None:
+            missing.append(key)
+        elif cited.report_no != sample.report_no and (cited.lab, cited.sample_date) != (
+            sample.lab,
+            sample.sample_date,
+        ):
+            elsewhere.append(f"{key} ({cited.report_no}, sampled {cited.sample_date})")
+    if missing:
+        flags.append(
+            f"cross-check: the carbon test {sample.report_no} reports no {', '.join(missing)} "
+            f"of the same sample ({factors.id}: {factors.same_sample_source})"
+        )
+    if elsewhere:
+        flags.append(
+            f"cross-check: {', '.join(elsewhere)} not of the carbon test's sample "
+            f"({sample.report_no}, sampled {sample.sample_date})"
+        )
 
 
 # -- files ------------------------------------------------------------------------------------

@@ -64,6 +64,15 @@ MAX_OWNER = 120
 MAX_PICKS = 200
 
 
+# The sample analysis's parameters (months.ANALYSIS) by the form field that holds them.
+_ANALYSIS_FIELDS = {
+    "carbon_pct_ar": "carbon_pct",
+    "hydrogen_pct_ar": "hydrogen_pct",
+    "sulphur_pct_ar": "sulphur_pct",
+    "moisture_pct_ar": "moisture_pct",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MonthForm:
     """The filing form's fields, as typed: one line of one month with at most one lab report."""
@@ -77,6 +86,11 @@ class MonthForm:
     methodology: str = DEFAULT_METHODOLOGY
     ncv: str = ""
     cc: str = ""
+    # the sample's as-received analysis (收到基), for cross-validation (交叉验证)
+    carbon_pct: str = ""
+    hydrogen_pct: str = ""
+    sulphur_pct: str = ""
+    moisture_pct: str = ""
     report_no: str = ""
     lab: str = ""
     accreditation: str = ""
@@ -220,6 +234,10 @@ async def file_month(
     methodology: Annotated[str, Form(max_length=60)] = "",
     ncv: Annotated[str, Form(max_length=60)] = "",
     cc: Annotated[str, Form(max_length=60)] = "",
+    carbon_pct: Annotated[str, Form(max_length=60)] = "",
+    hydrogen_pct: Annotated[str, Form(max_length=60)] = "",
+    sulphur_pct: Annotated[str, Form(max_length=60)] = "",
+    moisture_pct: Annotated[str, Form(max_length=60)] = "",
     report_no: Annotated[str, Form(max_length=100)] = "",
     lab: Annotated[str, Form(max_length=300)] = "",
     accreditation: Annotated[str, Form(max_length=60)] = "",
@@ -251,6 +269,10 @@ async def file_month(
         methodology=methodology.strip(),
         ncv=ncv.strip(),
         cc=cc.strip(),
+        carbon_pct=carbon_pct.strip(),
+        hydrogen_pct=hydrogen_pct.strip(),
+        sulphur_pct=sulphur_pct.strip(),
+        moisture_pct=moisture_pct.strip(),
         report_no=report_no.strip(),
         lab=lab.strip(),
         accreditation=accreditation.strip(),
@@ -418,7 +440,11 @@ def _document(
         )
     )
     cite = {"lab_report": form.report_no} if lab_given and form.report_no else {}
-    measured = {"ncv_gj_per_unit": form.ncv, CARBON: form.cc}
+    measured = {
+        "ncv_gj_per_unit": form.ncv,
+        CARBON: form.cc,
+        **{key: getattr(form, field) for key, field in _ANALYSIS_FIELDS.items()},
+    }
     document: dict[str, Any] = {
         "format": FORMAT,
         "entity": {
@@ -505,6 +531,10 @@ def _correction_form(status: YearStatus, which: str) -> MonthForm | None:
         methodology=str(record.document.get("methodology", DEFAULT_METHODOLOGY)),
         ncv=str(params.get("ncv_gj_per_unit", {}).get("value", "")),
         cc=str(params.get(CARBON, {}).get("value", "")),
+        **{
+            field: str(params.get(key, {}).get("value", ""))
+            for key, field in _ANALYSIS_FIELDS.items()
+        },
         report_no=str(lab.get("report_no", "")),
         lab=str(lab.get("lab", "")),
         accreditation=str(lab.get("accreditation", "")),
