@@ -118,8 +118,9 @@ class ReportResult:
         }
 
 
-class _Reader:
-    """Reads typed fields out of the report, collecting a Problem for each bad one."""
+class FieldReader:
+    """Reads typed fields out of a document (a yearly report, a monthly record), collecting a
+    Problem for each bad one."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
@@ -205,7 +206,7 @@ def compute(report: dict[str, Any]) -> ReportResult:
     Raises:
         InvalidReportError: with every problem found, each naming its field path.
     """
-    r = _Reader()
+    r = FieldReader()
     if not isinstance(report, dict):
         raise InvalidReportError(
             [Problem("$", "the report must be a JSON object", "报告必须是 JSON 对象")]
@@ -246,7 +247,7 @@ def compute(report: dict[str, Any]) -> ReportResult:
 
 
 def _combustion(
-    r: _Reader, report: dict[str, Any], factors: FactorSet, result: ReportResult
+    r: FieldReader, report: dict[str, Any], factors: FactorSet, result: ReportResult
 ) -> None:
     for i, line in enumerate(r.items(report, "fuel_combustion")):
         path = f"fuel_combustion[{i}]"
@@ -311,7 +312,7 @@ def _combustion(
 
 
 def _parameters(
-    r: _Reader,
+    r: FieldReader,
     path: str,
     fuel: str,
     factors: FactorSet,
@@ -349,7 +350,7 @@ def _parameters(
 
 
 def _carbon_fallback(
-    r: _Reader,
+    r: FieldReader,
     line: dict[str, Any],
     path: str,
     fuel: str,
@@ -383,7 +384,7 @@ def _fallback_applies(factors: FactorSet, fuel: str) -> bool:
     return factors.carbon_fallback is not None and fuel in factors.carbon_fallback.fuels
 
 
-def _measured_months(r: _Reader, line: dict[str, Any], path: str) -> int | None:
+def _measured_months(r: FieldReader, line: dict[str, Any], path: str) -> int | None:
     """How many months of the year had a measured carbon content (power guideline)."""
     months = line.get("carbon_measured_months")
     if months is None:
@@ -414,7 +415,9 @@ def _warn_if_far(
         )
 
 
-def _process(r: _Reader, report: dict[str, Any], factors: FactorSet, result: ReportResult) -> None:
+def _process(
+    r: FieldReader, report: dict[str, Any], factors: FactorSet, result: ReportResult
+) -> None:
     for key, category, table, name_key in (
         ("process", "process", factors.process, "material"),
         ("fixed_carbon_products", "fixed_carbon", factors.products, "product"),
@@ -468,7 +471,7 @@ def _process(r: _Reader, report: dict[str, Any], factors: FactorSet, result: Rep
 
 
 def _indirect(
-    r: _Reader, report: dict[str, Any], factors: FactorSet, result: ReportResult, year: int
+    r: FieldReader, report: dict[str, Any], factors: FactorSet, result: ReportResult, year: int
 ) -> None:
     electricity = report.get("electricity")
     if electricity is not None:

@@ -38,7 +38,7 @@ from carbonbook.errors import ConflictError, DomainError, NotFoundError, Validat
 from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.factors import FactorSet, data_dir, factor_set
 from carbonbook.mrv.model import FORMAT as REPORT_FORMAT
-from carbonbook.mrv.model import _Reader
+from carbonbook.mrv.model import FieldReader
 from carbonbook.numbers import round_fraction_half_up
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ class MonthRecord:
         return doc
 
 
-def _plausible(r: _Reader, value: Decimal | None, path: str) -> Decimal | None:
+def _plausible(r: FieldReader, value: Decimal | None, path: str) -> Decimal | None:
     """At most 15 digits before the point and 20 after: anything else is a typing slip (and
     would print as thousands of digits)."""
     if value is None:
@@ -285,7 +285,7 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _date(r: _Reader, obj: dict[str, Any], key: str, path: str) -> date | None:
+def _date(r: FieldReader, obj: dict[str, Any], key: str, path: str) -> date | None:
     text = r.text(obj, key, path)
     if text is None:
         return None
@@ -298,7 +298,7 @@ def _date(r: _Reader, obj: dict[str, Any], key: str, path: str) -> date | None:
         return None
 
 
-def _bounded(r: _Reader, obj: dict[str, Any], key: str, path: str, limit: int) -> str | None:
+def _bounded(r: FieldReader, obj: dict[str, Any], key: str, path: str, limit: int) -> str | None:
     text = r.text(obj, key, path)
     if text is not None and len(text) > limit:
         r.problem(f"{path}.{key}", f"at most {limit} characters", f"最多 {limit} 个字符")
@@ -315,7 +315,7 @@ def accreditation(text: str) -> str | None:
     return f"{scheme} {number}" if _ACCREDITATION[scheme].fullmatch(number) else None
 
 
-def _lab_reports(r: _Reader, document: dict[str, Any]) -> tuple[list[LabReport], set[str]]:
+def _lab_reports(r: FieldReader, document: dict[str, Any]) -> tuple[list[LabReport], set[str]]:
     """The valid lab reports, and every report number listed (a parameter citing one with a
     problem of its own is not a second problem)."""
     labs: list[LabReport] = []
@@ -365,7 +365,7 @@ def _lab_reports(r: _Reader, document: dict[str, Any]) -> tuple[list[LabReport],
 
 
 def _parameters(
-    r: _Reader, document: dict[str, Any], category: str, known: set[str]
+    r: FieldReader, document: dict[str, Any], category: str, known: set[str]
 ) -> dict[str, Measured]:
     raw = document.get("parameters", {})
     if not isinstance(raw, dict):
@@ -431,7 +431,7 @@ class _Header:
     factors: FactorSet | None
 
 
-def _header(r: _Reader, document: dict[str, Any]) -> _Header:
+def _header(r: FieldReader, document: dict[str, Any]) -> _Header:
     if document.get("format") != FORMAT:
         r.problem(
             "format", f"must be {FORMAT!r}, got {document.get('format')!r}", f"必须为 {FORMAT!r}"
@@ -469,7 +469,7 @@ def _header(r: _Reader, document: dict[str, Any]) -> _Header:
     )
 
 
-def _category(r: _Reader, document: dict[str, Any]) -> tuple[str, str, Decimal | None]:
+def _category(r: FieldReader, document: dict[str, Any]) -> tuple[str, str, Decimal | None]:
     """The line's category, its fuel, material or product name, and what it exports."""
     category = r.text(document, "category", "$") or ""
     if category and category not in PARAMETERS:
@@ -508,7 +508,7 @@ def parse_month(document: Any) -> MonthRecord:
     """
     if not isinstance(document, dict):
         raise InvalidMonthError([Problem("$", "must be a JSON object", "必须是 JSON 对象")])
-    r = _Reader()
+    r = FieldReader()
     head = _header(r, document)
     category, name, exported = _category(r, document)
     quantity = _plausible(r, r.quantity(document, "quantity", "$"), "$.quantity")
@@ -549,7 +549,7 @@ def parse_month(document: Any) -> MonthRecord:
 
 
 def _unit(
-    r: _Reader,
+    r: FieldReader,
     factors: FactorSet | None,
     category: str,
     name: str,
@@ -646,7 +646,7 @@ def _pct(value: Decimal) -> str:
 
 
 def _cross_check(
-    r: _Reader,
+    r: FieldReader,
     factors: FactorSet | None,
     unit: str,
     parameters: dict[str, Measured],
