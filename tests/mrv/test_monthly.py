@@ -699,6 +699,13 @@ def test_the_power_guideline_wants_hydrogen_sulphur_and_moisture_of_the_carbon_s
     )
     # the steel guideline asks for no such analysis
     assert parse_month(sampled({}, methodology="gbt-32151.5-2015")).flags == ()
+    # nor does a gas, whose carbon test has no mass fractions to report
+    gas = {"ncv_gj_per_unit": "389.31", "carbon_content_tc_per_gj": "0.01532"}
+    doc = month_doc(
+        1, "gas-1", "fuel_combustion", "natural_gas", "100", "10^4Nm3", gas,
+        year=2022, methodology="power-2022",
+    )  # fmt: skip
+    assert parse_month(doc).flags == ()
 
 
 def test_an_analysis_of_another_sample_does_not_cross_validate_the_carbon_test():

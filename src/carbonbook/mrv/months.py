@@ -66,12 +66,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
 # A fuel sample's as-received analysis in mass % (收到基元素分析), reported with the carbon
 # test "for cross-validation" (交叉验证); checked against NCV and carbon content, never part of
 # the yearly report's figures.
-ANALYSIS: dict[str, str] = {
-    "carbon_pct_ar": "carbon",
-    "hydrogen_pct_ar": "hydrogen",
-    "sulphur_pct_ar": "sulphur",
-    "moisture_pct_ar": "moisture",
-}
+ANALYSIS = ("carbon_pct_ar", "hydrogen_pct_ar", "sulphur_pct_ar", "moisture_pct_ar")
 ANALYSIS_UNIT = "t"  # mass fractions fit a fuel weighed in tonnes, not a gas in 10^4 Nm3
 # IMPORTANT: these are lab tests under the guideline: a value without its lab report is refused.
 LAB_TESTED = frozenset({"ncv_gj_per_unit", "carbon_content_tc_per_gj", *ANALYSIS})
@@ -371,9 +366,7 @@ def _parameters(
     if not isinstance(raw, dict):
         r.problem("parameters", "must be an object", "必须是对象")
         return {}
-    allowed = PARAMETERS.get(category, ()) + (
-        tuple(ANALYSIS) if category == "fuel_combustion" else ()
-    )
+    allowed = PARAMETERS.get(category, ()) + (ANALYSIS if category == "fuel_combustion" else ())
     found: dict[str, Measured] = {}
     for key, item in raw.items():
         path = f"parameters.{key}"
@@ -660,16 +653,19 @@ def _cross_check(
     analyses the guideline wants of the same sample, is flagged for the verifier.
     """
     analysed = {key: parameters[key].value for key in ANALYSIS if key in parameters}
-    if analysed and unit != ANALYSIS_UNIT:
-        r.problem(
-            f"parameters.{next(iter(analysed))}",
-            f"an as-received mass % fits a fuel in {ANALYSIS_UNIT}, not one in {unit}",
-            f"收到基质量分数仅适用于以 {ANALYSIS_UNIT} 计的燃料，不适用于 {unit}",
-        )
+    if unit != ANALYSIS_UNIT:
+        # Mass fractions, and the guideline's same-sample rule with them, are for fuels
+        # weighed in tonnes: a gas's carbon test has no such analysis to report.
+        if analysed:
+            r.problem(
+                f"parameters.{next(iter(analysed))}",
+                f"an as-received mass % fits a fuel in {ANALYSIS_UNIT}, not one in {unit}",
+                f"收到基质量分数仅适用于以 {ANALYSIS_UNIT} 计的燃料，不适用于 {unit}",
+            )
         return
     checks = cross_checks()
     ncv, cc = parameters.get(NCV), parameters.get(CARBON)
-    implied = cc.value * ncv.value * 100 if cc and ncv and unit == ANALYSIS_UNIT else None
+    implied = cc.value * ncv.value * 100 if cc and ncv else None
     carbon = analysed.get("carbon_pct_ar")
     others = sum((v for k, v in analysed.items() if k != "carbon_pct_ar"), Decimal(0))
     total = (carbon if carbon is not None else implied or Decimal(0)) + others

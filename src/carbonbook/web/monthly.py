@@ -26,6 +26,7 @@ from carbonbook.mrv.errors import InvalidReportError, Problem
 from carbonbook.mrv.factors import factor_set, methodologies
 from carbonbook.mrv.monthly import Filed, MonthlyRecords, YearStatus
 from carbonbook.mrv.months import (
+    ANALYSIS,
     CARBON,
     FIXED_UNITS,
     FORMAT,
@@ -64,13 +65,8 @@ MAX_OWNER = 120
 MAX_PICKS = 200
 
 
-# The sample analysis's parameters (months.ANALYSIS) by the form field that holds them.
-_ANALYSIS_FIELDS = {
-    "carbon_pct_ar": "carbon_pct",
-    "hydrogen_pct_ar": "hydrogen_pct",
-    "sulphur_pct_ar": "sulphur_pct",
-    "moisture_pct_ar": "moisture_pct",
-}
+# The sample analysis's parameters by the form field that holds them (carbon_pct_ar → carbon_pct).
+_ANALYSIS_FIELDS = {key: key.removesuffix("_ar") for key in ANALYSIS}
 
 
 @dataclass(frozen=True, slots=True)
