@@ -26,9 +26,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from carbonbook.db.bulk import insert_rows
+from carbonbook.db.bulk import as_list, fetch_all, insert_rows, marker, one_of
 from carbonbook.db.engine import is_postgres
-from carbonbook.db.schema import accounts as ledger_accounts
 from carbonbook.db.schema import people, personal_days, personal_events, platform_links
 from carbonbook.errors import DomainError
 from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
@@ -188,7 +187,8 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
         return None, (event_id, "BAD_TIME", f"occurred_at {raw['occurred_at']!r} is not ISO 8601")
     if occurred.tzinfo is None:
         return None, (event_id, "BAD_TIME", "occurred_at needs a UTC offset")
-    if occurred.timestamp() > time.time() + 300:
+    stamp = occurred.timestamp()
+    if stamp > time.time() + 300:
         return None, (event_id, "BAD_TIME", "occurred_at is in the future")
     try:
         quantity = D(raw["quantity"])
@@ -204,7 +204,7 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
             quantity=quantity,
             quantity_text=raw["quantity"],
             unit=raw["unit"],
-            occurred_at=int(occurred.timestamp() * 1_000_000),
+            occurred_at=int(stamp * 1_000_000),
             local_day=occurred.astimezone(zone).date().isoformat(),
             evidence=evidence,
         ),
@@ -340,6 +340,7 @@ class Personal:
             days = _load_days(conn, methodology.ref, {(e.person, e.local_day) for e in events})
             neighbours = _recent_events(conn, events, methodology.cross_platform_window_minutes)
             accepted: list[tuple[Event, int, int]] = []  # event, mg, status
+            keep = report.keep_results
             for event in events:
                 if event.key in stored:
                     report.duplicates += 1
@@ -376,13 +377,14 @@ class Personal:
                 else:
                     status = CREDITED
                     _count_units(days, event)
-                    report.result(
-                        {
-                            "event_id": event.event_id,
-                            "status": "accepted",
-                            "grams": mg_to_grams_text(mg),
-                        }
-                    )
+                    if keep:  # a file's run keeps no per-event results: skip building them
+                        report.result(
+                            {
+                                "event_id": event.event_id,
+                                "status": "accepted",
+                                "grams": mg_to_grams_text(mg),
+                            }
+                        )
                 neighbours[(event.person, event.behaviour)].append(
                     (event.occurred_at, event.platform)
                 )
@@ -439,15 +441,20 @@ class Personal:
         )
         transfers: list[TransferRequest] = []
         metas: dict[str, str] = {}  # one JSON text per day, not one per transfer
+
+        def day_meta(day: str) -> str:
+            meta = metas.get(day)
+            if meta is None:  # keys sorted, as TransferRequest.move writes them
+                meta = metas[day] = json.dumps(
+                    {"day": day, "methodology": methodology.ref},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+            return meta
+
         for event, mg, status in accepted:
             if status == CREDITED and mg > 0:
-                meta = metas.get(event.local_day)
-                if meta is None:
-                    meta = metas[event.local_day] = json.dumps(
-                        {"day": event.local_day, "methodology": methodology.ref},
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    )
+                meta = day_meta(event.local_day)
                 transfers.append(
                     TransferRequest(
                         mg_issuer.id,
@@ -467,14 +474,14 @@ class Personal:
                 day["points"] += owed
                 report.points[person] += owed
                 transfers.append(
-                    TransferRequest.move(
+                    TransferRequest(
                         pt_issuer.id,
                         accounts[person][1],
                         "POINT",
                         owed,
                         "daily_points",
-                        key=f"points:{person}:{day_text}:{methodology.ref}:{day['points']}",
-                        meta={"methodology": methodology.ref, "day": day_text},
+                        f"points:{person}:{day_text}:{methodology.ref}:{day['points']}",
+                        meta=day_meta(day_text),
                     )
                 )
         if not transfers:
@@ -490,9 +497,11 @@ class Personal:
         of their accounts, one insert of each that is missing (a chunk of new people costs
         a handful of statements, not two per person)."""
         owners: dict[str, str] = dict(
-            conn.execute(
-                sa.select(people.c.handle, people.c.owner).where(people.c.handle.in_(handles))
-            ).all()
+            fetch_all(
+                conn,
+                f"SELECT handle, owner FROM people WHERE handle {one_of(conn)}",
+                (as_list(conn, handles),),
+            )
         )
         missing = [h for h in handles if h not in owners]
         if missing and not register:  # pragma: no cover - linked people exist
@@ -508,15 +517,12 @@ class Personal:
             )
             owners.update({h: f"person:{h}" for h in missing})
         found = {
-            (row.owner, row.asset): row.id
-            for row in conn.execute(
-                sa.select(
-                    ledger_accounts.c.id, ledger_accounts.c.owner, ledger_accounts.c.asset
-                ).where(
-                    ledger_accounts.c.owner.in_(sorted(set(owners.values()))),
-                    ledger_accounts.c.name == "main",
-                    ledger_accounts.c.asset.in_(("CO2E_MG", "POINT")),
-                )
+            (owner, asset): account_id
+            for account_id, owner, asset in fetch_all(
+                conn,
+                f"SELECT id, owner, asset FROM accounts WHERE owner {one_of(conn)} "
+                "AND name = 'main' AND asset IN ('CO2E_MG', 'POINT')",
+                (as_list(conn, sorted(set(owners.values()))),),
             )
         }
         wanted = [(owners[h], asset) for h in handles for asset in ("CO2E_MG", "POINT")]
@@ -666,50 +672,58 @@ def _stored_identities(conn: sa.Connection, keys: list[tuple[str, str]]) -> set[
     by_platform: dict[str, list[str]] = defaultdict(list)
     for platform, event_id in keys:
         by_platform[platform].append(event_id)
+    sql = (
+        f"SELECT event_id FROM personal_events WHERE platform = {marker(conn)} "
+        f"AND event_id {one_of(conn)}"
+    )
     for platform, ids in by_platform.items():
-        for start in range(0, len(ids), 500):
-            rows = conn.execute(
-                sa.select(personal_events.c.event_id).where(
-                    personal_events.c.platform == platform,
-                    personal_events.c.event_id.in_(ids[start : start + 500]),
-                )
-            )
-            found.update((platform, r.event_id) for r in rows)
+        found.update((platform, r[0]) for r in fetch_all(conn, sql, (platform, as_list(conn, ids))))
     return found
 
 
 def _linked(conn: sa.Connection, platform: str, persons: set[str]) -> set[str]:
-    rows = conn.execute(
-        sa.select(platform_links.c.person).where(
-            platform_links.c.platform == platform,
-            platform_links.c.revoked_at.is_(None),
-            platform_links.c.person.in_(sorted(persons)),
-        )
+    rows = fetch_all(
+        conn,
+        f"SELECT person FROM platform_links WHERE platform = {marker(conn)} "
+        f"AND revoked_at IS NULL AND person {one_of(conn)}",
+        (platform, as_list(conn, sorted(persons))),
     )
-    return {r.person for r in rows}
+    return {r[0] for r in rows}
 
 
 def _load_days(
     conn: sa.Connection, ref: str, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The chunk's (person, day) totals so far: only the days the chunk touches, looked up
+    by the table's key (a person's other days would grow the read as the history grows)."""
     days: dict[tuple[str, str], dict[str, Any]] = {
         key: {"mg": 0, "points": 0, "units": {}, "stored": False} for key in keys
     }
-    persons = sorted({p for p, _ in keys})
-    rows = conn.execute(
-        sa.select(personal_days).where(
-            personal_days.c.methodology == ref, personal_days.c.person.in_(persons)
+    ordered = sorted(keys)
+    if is_postgres(conn):
+        rows = fetch_all(
+            conn,
+            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units "
+            "FROM unnest(%s::text[], %s::text[]) AS k(person, day) JOIN personal_days AS d "
+            "ON d.person = k.person AND d.day = k.day AND d.methodology = %s",
+            ([p for p, _ in ordered], [d for _, d in ordered], ref),
         )
-    ).all()
-    for row in rows:
-        key = (row.person, row.day)
-        if key in days:
-            days[key] = {
-                "mg": row.reduction_mg,
-                "points": row.points,
-                "units": {k: D(v) for k, v in json.loads(row.units).items()},
-                "stored": True,
-            }
+    else:
+        rows = fetch_all(
+            conn,
+            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units "
+            "FROM json_each(?) AS k JOIN personal_days AS d "
+            "ON d.person = json_extract(k.value, '$[0]') AND d.day = json_extract(k.value, '$[1]') "
+            "AND d.methodology = ?",
+            (json.dumps(ordered, ensure_ascii=False), ref),
+        )
+    for person, day, mg, points, units in rows:
+        days[(person, day)] = {
+            "mg": mg,
+            "points": points,
+            "units": {k: D(v) for k, v in json.loads(units).items()},
+            "stored": True,
+        }
     return days
 
 
@@ -818,21 +832,15 @@ def _recent_events(
     low = min(e.occurred_at for e in events) - window
     high = max(e.occurred_at for e in events) + window
     persons = sorted({e.person for e in events})
-    for start in range(0, len(persons), 500):
-        rows = conn.execute(
-            sa.select(
-                personal_events.c.person,
-                personal_events.c.behaviour,
-                personal_events.c.occurred_at,
-                personal_events.c.platform,
-            ).where(
-                personal_events.c.person.in_(persons[start : start + 500]),
-                personal_events.c.occurred_at.between(low, high),
-                personal_events.c.status == CREDITED,
-            )
-        ).all()  # fetchall: one call, not one per row
-        for person, behaviour, at, platform in rows:
-            found[(person, behaviour)].append((at, platform))
+    p = marker(conn)
+    rows = fetch_all(
+        conn,
+        "SELECT person, behaviour, occurred_at, platform FROM personal_events "
+        f"WHERE person {one_of(conn)} AND occurred_at BETWEEN {p} AND {p} AND status = {p}",
+        (as_list(conn, persons), low, high, CREDITED),
+    )
+    for person, behaviour, at, platform in rows:
+        found[(person, behaviour)].append((at, platform))
     return found
 
 
