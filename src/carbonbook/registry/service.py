@@ -48,6 +48,34 @@ _SINKS = {"surrender": "surrendered", "cancel": "cancelled"}
 DONE, AWAITING_APPROVAL, REJECTED = 0, 1, 2
 STATE_NAMES = {DONE: "done", AWAITING_APPROVAL: "awaiting_approval", REJECTED: "rejected"}
 
+# Block moves run on every exchange fill: the statements are built once, with bind
+# parameters (building a Core statement and its cache key per call cost more than running it).
+_HELD_BLOCKS = (
+    sa.select(
+        registry_blocks.c.id,
+        registry_blocks.c.issuance,
+        registry_blocks.c.serial_start,
+        registry_blocks.c.serial_end,
+    )
+    .where(registry_blocks.c.holder == sa.bindparam("source"), registry_blocks.c.state == HELD)
+    .order_by(registry_blocks.c.serial_start)
+)
+_MOVE_WHOLE = (
+    registry_blocks.update()
+    .where(registry_blocks.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        holder=sa.bindparam("target"),
+        state=sa.bindparam("new_state"),
+        retired_by=sa.bindparam("by"),
+    )
+)
+_SPLIT_REST = (
+    registry_blocks.update()
+    .where(registry_blocks.c.id == sa.bindparam("bid"))
+    .values(serial_start=sa.bindparam("rest_start"))
+)
+_BLOCK_INSERT = registry_blocks.insert()
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
@@ -1174,40 +1202,32 @@ class Registry:
         state: int = HELD,
         retired_by: int | None = None,
     ) -> list[str]:
-        rows = conn.execute(
-            sa.select(
-                registry_blocks.c.id,
-                registry_blocks.c.issuance,
-                registry_blocks.c.serial_start,
-                registry_blocks.c.serial_end,
-            )
-            .where(registry_blocks.c.holder == source, registry_blocks.c.state == HELD)
-            .order_by(registry_blocks.c.serial_start)
-        ).all()
+        rows = conn.execute(_HELD_BLOCKS, {"source": source}).all()
         plan = take([Block(r.id, r.issuance, r.serial_start, r.serial_end) for r in rows], quantity)
         if plan.whole:
             conn.execute(
-                registry_blocks.update()
-                .where(registry_blocks.c.id.in_([b.id for b in plan.whole]))
-                .values(holder=target, state=state, retired_by=retired_by)
+                _MOVE_WHOLE,
+                {
+                    "ids": [b.id for b in plan.whole],
+                    "target": target,
+                    "new_state": state,
+                    "by": retired_by,
+                },
             )
         if plan.split is not None:
             block, n = plan.split
+            conn.execute(_SPLIT_REST, {"bid": block.id, "rest_start": block.start + n})
             conn.execute(
-                registry_blocks.update()
-                .where(registry_blocks.c.id == block.id)
-                .values(serial_start=block.start + n)
-            )
-            conn.execute(
-                registry_blocks.insert().values(
-                    asset=asset,
-                    issuance=block.issuance,
-                    serial_start=block.start,
-                    serial_end=block.start + n - 1,
-                    holder=target,
-                    state=state,
-                    retired_by=retired_by,
-                )
+                _BLOCK_INSERT,
+                {
+                    "asset": asset,
+                    "issuance": block.issuance,
+                    "serial_start": block.start,
+                    "serial_end": block.start + n - 1,
+                    "holder": target,
+                    "state": state,
+                    "retired_by": retired_by,
+                },
             )
         unit, vintage = self.rules.split_asset(asset)
         return [serial(unit.serial_prefix, vintage, i, s, e) for i, s, e in plan.moved_ranges()]
