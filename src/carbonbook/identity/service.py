@@ -40,6 +40,14 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+# Every API request reads its token and user: one statement, built once.
+_TOKEN_USER = (
+    sa.select(users, api_tokens.c.expires_at, api_tokens.c.revoked)
+    .join_from(api_tokens, users, users.c.id == api_tokens.c.user_id)
+    .where(api_tokens.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -191,12 +199,9 @@ class Identity:
         return token
 
     def user_for_token(self, token: str) -> User:
+        """The user a bearer token stands for: one prebuilt read on every API request."""
         with reading(self.engine) as conn:
-            row = conn.execute(
-                sa.select(
-                    api_tokens.c.user_id, api_tokens.c.expires_at, api_tokens.c.revoked
-                ).where(api_tokens.c.token_hash == _token_hash(token))
-            ).first()
+            row = conn.execute(_TOKEN_USER, {"token_hash": _token_hash(token)}).first()
         if (
             row is None
             or row.revoked
@@ -205,7 +210,9 @@ class Identity:
             raise errors.AuthenticationError(
                 "the API token is unknown, expired or revoked", "API 令牌无效、已过期或已吊销"
             )
-        return self.user(row.user_id)
+        if row.disabled:
+            raise errors.AuthenticationError("no such user", "用户不存在")
+        return _user(row)
 
     def revoke_token(self, token: str) -> None:
         with self.engine.begin() as conn:
