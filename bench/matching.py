@@ -181,7 +181,7 @@ def _ours(stream: Stream, latency: bool) -> Run:
     book = OrderBook()
     submit = book.submit
     cancel = book.cancel
-    fills: list[Any] = []
+    fills: list[Any] = []  # the books' fill rows (`OrderResult.fill_rows`), kept as they come
     extend = fills.extend
     lat: list[int] = []
     note = lat.append
@@ -211,7 +211,7 @@ def _ours(stream: Stream, latency: bool) -> Run:
                     extend(result[0])
     seconds = timer.seconds()
     depth = (tuple(book.depth("buy", DEPTH)), tuple(book.depth("sell", DEPTH)))
-    common = [(f.buy_id, f.sell_id, f.price_ticks, f.qty) for f in fills]
+    common = [(f[0], f[1], f[4], f[5]) for f in fills]  # rows in `Fill`'s field order
     resting = (len(book), len(book.depth("buy", BAND_HI)), len(book.depth("sell", BAND_HI)))
     return Run("ours", seconds, common, depth, 0, lat, resting)
 

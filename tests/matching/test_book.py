@@ -149,6 +149,41 @@ def test_taking_up_all_of_a_listing_in_the_middle_of_a_level_keeps_the_others_in
     assert [f.sell_id for f in result.fills] == ["s1", "s3"]
 
 
+def test_a_partly_taken_up_listing_keeps_its_place_in_time():
+    book = book_with(
+        ("s1", "a", SELL, 100, 5), ("s2", "b", SELL, 100, 5), ("s3", "c", SELL, 100, 5)
+    )
+    book.take("t1", "d", "s2", 3)
+    assert book.get("s2") == RestingOrder("s2", "b", SELL, 100, 2)
+    result = book.submit("b1", "d", BUY, 100, 9)
+    assert [(f.sell_id, f.qty) for f in result.fills] == [("s1", 5), ("s2", 2), ("s3", 2)]
+
+
+def test_an_id_that_comes_back_after_a_cancel_is_a_new_order_behind_the_others():
+    # the cancelled "s1" still waits, dead, in its level when its id returns
+    book = book_with(("s0", "a", SELL, 100, 5), ("s1", "b", SELL, 100, 5))
+    book.cancel("s1")
+    book.submit("s2", "c", SELL, 100, 5)
+    book.submit("s1", "e", SELL, 100, 4)
+    assert book.depth(SELL) == [(100, 14)]
+    result = book.submit("b1", "d", BUY, 100, 20)
+    assert [(f.sell_id, f.seller, f.qty) for f in result.fills] == [
+        ("s0", "a", 5),
+        ("s2", "c", 5),
+        ("s1", "e", 4),
+    ]
+    assert len(book) == 1  # b1's remaining 6 rest
+
+
+def test_fill_rows_are_the_fills_as_plain_tuples():
+    book = book_with(("s1", "a", SELL, 100, 5))
+    result = book.submit("b1", "b", BUY, 100, 3)
+    assert result.fill_rows == (("b1", "s1", "b", "a", 100, 3, BUY),)
+    assert type(result.fill_rows[0]) is tuple  # untracked by the collector once it looks
+    assert result.fills == (Fill("b1", "s1", "b", "a", 100, 3, BUY),)
+    assert result.filled_qty == 3
+
+
 def test_it_refuses_to_take_up_an_own_listing():
     book = book_with(("s1", "a", SELL, 100, 5))
     with pytest.raises(SelfTradeError):
