@@ -236,19 +236,19 @@ def _naive(engine: sa.Engine, n: int, n_accounts: int, first: int) -> float:
             if not pg:
                 cur.execute("BEGIN IMMEDIATE")
             lock = " FOR UPDATE" if pg else ""
-            cur.execute(f"SELECT balance FROM accounts WHERE id = {p}{lock}", (debit,))
+            cur.execute(f"SELECT balance FROM balances WHERE account_id = {p}{lock}", (debit,))
             debit_balance = cur.fetchone()[0]
-            cur.execute(f"SELECT balance FROM accounts WHERE id = {p}{lock}", (credit,))
+            cur.execute(f"SELECT balance FROM balances WHERE account_id = {p}{lock}", (credit,))
             credit_balance = cur.fetchone()[0]
             if debit_balance < amount:
                 driver.rollback() if pg else cur.execute("ROLLBACK")
                 continue
             cur.execute(
-                f"UPDATE accounts SET balance = {p} WHERE id = {p}",
+                f"UPDATE balances SET balance = {p} WHERE account_id = {p}",
                 (debit_balance - amount, debit),
             )
             cur.execute(
-                f"UPDATE accounts SET balance = {p} WHERE id = {p}",
+                f"UPDATE balances SET balance = {p} WHERE account_id = {p}",
                 (credit_balance + amount, credit),
             )
             cur.execute(

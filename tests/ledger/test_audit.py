@@ -87,12 +87,18 @@ def test_it_detects_reordered_journal_entries(busy):
 
 
 def test_it_names_an_account_whose_balance_was_edited(busy):
-    run_sql(busy, "UPDATE accounts SET balance = balance + 1 WHERE owner = 'bob'")
+    run_sql(
+        busy,
+        "UPDATE balances SET balance = balance + 1 WHERE account_id IN (SELECT id FROM accounts WHERE owner = 'bob')",
+    )
     problems = verify(busy.engine).problems
     assert any(p.startswith("account 3: balance") for p in problems)
 
 
 def test_it_names_an_account_whose_hold_was_edited(busy):
-    run_sql(busy, "UPDATE accounts SET held = 0 WHERE owner = 'bob'")
+    run_sql(
+        busy,
+        "UPDATE balances SET held = 0 WHERE account_id IN (SELECT id FROM accounts WHERE owner = 'bob')",
+    )
     problems = verify(busy.engine).problems
     assert any(p.startswith("account 3: held 0") for p in problems)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from carbonbook import auditlog
-from carbonbook.db.schema import accounts, registry_blocks, registry_ops
+from carbonbook.db.schema import account_balances, registry_blocks, registry_ops
 from carbonbook.errors import PermissionDeniedError
 from carbonbook.registry.allocation import AllocationInputError
 from carbonbook.registry.allocations import Allocations, AllocationStateError
@@ -142,8 +142,8 @@ def _issuer_balance(engine: sa.Engine, asset: str) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                sa.select(accounts.c.balance).where(
-                    accounts.c.owner == "registry", accounts.c.asset == asset
+                sa.select(account_balances.c.balance).where(
+                    account_balances.c.owner == "registry", account_balances.c.asset == asset
                 )
             ).scalar_one()
         )

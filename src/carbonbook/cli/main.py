@@ -150,11 +150,13 @@ def ledger_balances(
     """List accounts with their balance, holds and available amount."""
     engine = _engine(database)
     with engine.connect() as conn:
-        from carbonbook.db.schema import accounts
+        from carbonbook.db.schema import account_balances
 
-        query = sa.select(accounts).order_by(accounts.c.owner, accounts.c.asset, accounts.c.id)
+        query = sa.select(account_balances).order_by(
+            account_balances.c.owner, account_balances.c.asset, account_balances.c.id
+        )
         if owner:
-            query = query.where(accounts.c.owner == owner)
+            query = query.where(account_balances.c.owner == owner)
         rows = conn.execute(query).all()
     if as_json:
         print_json(

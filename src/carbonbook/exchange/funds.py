@@ -27,7 +27,12 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import accounts, bank_bindings, fund_reconciliations, fund_transfers
+from carbonbook.db.schema import (
+    account_balances,
+    bank_bindings,
+    fund_reconciliations,
+    fund_transfers,
+)
 from carbonbook.errors import ConflictError
 from carbonbook.exchange.bank import (
     SHANGHAI,
@@ -571,8 +576,8 @@ class Funds:
         """All client cash on the ledger: CNY held by accounts that are not issuers."""
         issuer = int(AccountFlags.ISSUER)
         total = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(accounts.c.balance), 0)).where(
-                accounts.c.asset == CASH, accounts.c.flags.op("&")(issuer) == 0
+            sa.select(sa.func.coalesce(sa.func.sum(account_balances.c.balance), 0)).where(
+                account_balances.c.asset == CASH, account_balances.c.flags.op("&")(issuer) == 0
             )
         ).scalar_one()
         return int(total)

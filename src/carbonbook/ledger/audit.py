@@ -6,7 +6,7 @@ request digest, and an 8-byte digest of every transfer row the batch wrote, in i
 - a deleted transfer row leaves a hole in its batch's id range, and is named by id;
 - an inserted transfer row lies outside every batch's range, and is named by id;
 - an edited, deleted or reordered journal row breaks the chain at its sequence number;
-- balances and holds edited in `accounts` no longer equal the sum of the transfers.
+- balances and holds edited in `balances` no longer equal the sum of the transfers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from carbonbook.db.schema import accounts, journal, ledger_head, pending_transfers, transfers
+from carbonbook.db.schema import (
+    account_balances,
+    journal,
+    ledger_head,
+    pending_transfers,
+    transfers,
+)
 from carbonbook.ledger.model import (
     ROW_DIGEST_SIZE,
     PendingState,
@@ -214,7 +220,9 @@ def _check_accounts(
     conn: sa.Connection, report: AuditReport, balances: dict[int, int], holds: dict[int, int]
 ) -> None:
     for account_id, balance, held in conn.execute(
-        sa.select(accounts.c.id, accounts.c.balance, accounts.c.held).order_by(accounts.c.id)
+        sa.select(
+            account_balances.c.id, account_balances.c.balance, account_balances.c.held
+        ).order_by(account_balances.c.id)
     ):
         report.accounts += 1
         want_balance = balances.pop(account_id, 0)

@@ -15,7 +15,14 @@ import sqlalchemy as sa
 
 from carbonbook.db.bulk import insert_rows
 from carbonbook.db.engine import is_postgres
-from carbonbook.db.schema import accounts, assets, journal, pending_transfers, transfers
+from carbonbook.db.schema import (
+    account_balances,
+    accounts,
+    assets,
+    journal,
+    pending_transfers,
+    transfers,
+)
 from carbonbook.ledger import errors
 from carbonbook.ledger.model import (
     AccountFlags,
@@ -109,11 +116,12 @@ class Statement:
 
 
 # Built once: the lookup is on every hot path (statement building cost more than the query).
-_ACCOUNT_BY_NAME = sa.select(accounts).where(
-    accounts.c.owner == sa.bindparam("o"),
-    accounts.c.asset == sa.bindparam("a"),
-    accounts.c.name == sa.bindparam("n"),
+_ACCOUNT_BY_NAME = sa.select(account_balances).where(
+    account_balances.c.owner == sa.bindparam("o"),
+    account_balances.c.asset == sa.bindparam("a"),
+    account_balances.c.name == sa.bindparam("n"),
 )
+_ACCOUNT_BY_ID = sa.select(account_balances).where(account_balances.c.id == sa.bindparam("id"))
 
 
 class Ledger:
@@ -174,16 +182,18 @@ class Ledger:
                 raise errors.UnknownAssetError(f"unknown asset {asset}", f"未知资产 {asset}")
         first = LedgerStore(conn).allocate_ids(len(specs))
         at = now_us()
+        ids = [first + i for i in range(len(specs))]
         insert_rows(
             conn,
             "accounts",
-            ("id", "owner", "asset", "name", "flags", "balance", "held", "created_at"),
+            ("id", "owner", "asset", "name", "flags", "created_at"),
             [
-                (first + i, owner, asset, name, int(flags), 0, 0, at)
-                for i, (owner, asset, name, flags) in enumerate(specs)
+                (account_id, owner, asset, name, int(flags), at)
+                for account_id, (owner, asset, name, flags) in zip(ids, specs, strict=True)
             ],
         )
-        return [first + i for i in range(len(specs))]
+        insert_rows(conn, "balances", ("account_id", "balance", "held"), [(i, 0, 0) for i in ids])
+        return ids
 
     @staticmethod
     def _find_account(conn: sa.Connection, owner: str, asset: str, name: str) -> Account | None:
@@ -206,7 +216,7 @@ class Ledger:
         if conn is None:
             with self.engine.connect() as own:
                 return self.account(account_id, own)
-        row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
+        row = conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
         if row is None:
             raise errors.AccountNotFoundError(
                 f"no account {account_id}", f"账户 {account_id} 不存在", account=account_id
@@ -216,13 +226,16 @@ class Ledger:
     def accounts_of(self, owner: str) -> list[Account]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(accounts).where(accounts.c.owner == owner).order_by(accounts.c.id)
+                sa.select(account_balances)
+                .where(account_balances.c.owner == owner)
+                .order_by(account_balances.c.id)
             )
             return [Account(*r) for r in rows]
 
     def set_frozen(self, account_id: int, *, frozen: bool) -> Account:
         """Freeze or unfreeze an account (a frozen account can neither send nor receive)."""
         with self.engine.begin() as conn:
+            LedgerStore(conn).lock_balance(account_id)  # as posting does: no batch in between
             current = self.account(account_id, conn)
             flags = (
                 (current.flags | AccountFlags.FROZEN)
@@ -446,9 +459,9 @@ class Ledger:
         """Per asset, the sum of all balances: zero when the books balance."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(accounts.c.asset, sa.func.sum(accounts.c.balance)).group_by(
-                    accounts.c.asset
-                )
+                sa.select(
+                    account_balances.c.asset, sa.func.sum(account_balances.c.balance)
+                ).group_by(account_balances.c.asset)
             )
             return {asset: int(total or 0) for asset, total in rows}
 

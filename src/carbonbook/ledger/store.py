@@ -67,19 +67,31 @@ class LedgerStore:
     def lock_accounts(self, ids: Sequence[int]) -> dict[int, AccountState]:
         """Read (and on PostgreSQL lock, in id order) the accounts a batch touches."""
         cur = self._cursor()
+        # Only the balance rows are locked: they are what a batch rewrites, and freezing an
+        # account locks its balance row too (Ledger.set_frozen), so flags cannot change under
+        # a batch either; locking the account rows as well would dirty their pages for nothing.
         if self.pg:
             cur.execute(
-                "SELECT id, asset, flags, balance, held FROM accounts WHERE id = ANY(%s::bigint[]) "
-                "ORDER BY id FOR UPDATE",
+                "SELECT a.id, a.asset, a.flags, b.balance, b.held "
+                "FROM balances AS b JOIN accounts AS a ON a.id = b.account_id "
+                "WHERE b.account_id = ANY(%s::bigint[]) ORDER BY b.account_id FOR UPDATE OF b",
                 (_pg_array(ids),),
             )
         else:
             cur.execute(
-                "SELECT id, asset, flags, balance, held FROM accounts "
-                "WHERE id IN (SELECT value FROM json_each(?))",
+                "SELECT a.id, a.asset, a.flags, b.balance, b.held "
+                "FROM balances AS b JOIN accounts AS a ON a.id = b.account_id "
+                "WHERE b.account_id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(ids)),),
             )
         return {r[0]: AccountState(r[0], r[1], r[2], r[3], r[4]) for r in cur.fetchall()}
+
+    def lock_balance(self, account_id: int) -> None:
+        """Lock one account's balance row (PostgreSQL; SQLite's writer lock covers it)."""
+        if self.pg:
+            self._cursor().execute(
+                "SELECT balance FROM balances WHERE account_id = %s FOR UPDATE", (account_id,)
+            )
 
     def load_pending(self, ids: Iterable[int], *, lock: bool) -> dict[int, PendingRecord]:
         """Read the reservations a batch resolves (locked in id order when `lock`)."""
@@ -169,14 +181,14 @@ class LedgerStore:
                 balances.append(s.balance)
                 helds.append(s.held)
             self._cursor().execute(
-                "UPDATE accounts AS a SET balance = v.balance, held = v.held "
+                "UPDATE balances AS b SET balance = v.balance, held = v.held "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, balance, held) "
-                "WHERE a.id = v.id",
+                "WHERE b.account_id = v.id",
                 (_pg_array(ids), _pg_array(balances), _pg_array(helds)),
             )
         else:
             self.raw.executemany(
-                "UPDATE accounts SET balance = ?, held = ? WHERE id = ?",
+                "UPDATE balances SET balance = ?, held = ? WHERE account_id = ?",
                 [(s.balance, s.held, s.id) for s in states],
             )
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from carbonbook import auditlog
-from carbonbook.db.schema import accounts, compliance_obligations, registry_ops
+from carbonbook.db.schema import account_balances, compliance_obligations, registry_ops
 from carbonbook.ledger import AccountFlags
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import errors
@@ -651,15 +651,15 @@ class Compliance:
             return {}
         rows = conn.execute(
             sa.select(
-                accounts.c.owner,
-                accounts.c.asset,
-                accounts.c.balance,
-                accounts.c.held,
-                accounts.c.flags,
+                account_balances.c.owner,
+                account_balances.c.asset,
+                account_balances.c.balance,
+                account_balances.c.held,
+                account_balances.c.flags,
             ).where(
-                accounts.c.owner.in_(owners),
-                accounts.c.asset.in_(assets),
-                accounts.c.name == "main",
+                account_balances.c.owner.in_(owners),
+                account_balances.c.asset.in_(assets),
+                account_balances.c.name == "main",
             )
         )
         return {
@@ -697,9 +697,9 @@ class Compliance:
         done = self._surrendered(conn, period.id, owner)
         allowances = offsets = 0
         for asset, balance, held in conn.execute(
-            sa.select(accounts.c.asset, accounts.c.balance, accounts.c.held).where(
-                accounts.c.owner == owner, accounts.c.name == "main"
-            )
+            sa.select(
+                account_balances.c.asset, account_balances.c.balance, account_balances.c.held
+            ).where(account_balances.c.owner == owner, account_balances.c.name == "main")
         ):
             try:
                 role = self.rules.role_in(period, asset)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.schema import (
-    accounts,
+    account_balances,
     registry_blocks,
     registry_certificates,
     registry_ops,
@@ -795,14 +795,14 @@ class Registry:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(
-                    accounts.c.id,
-                    accounts.c.asset,
-                    accounts.c.balance,
-                    accounts.c.held,
-                    accounts.c.flags,
+                    account_balances.c.id,
+                    account_balances.c.asset,
+                    account_balances.c.balance,
+                    account_balances.c.held,
+                    account_balances.c.flags,
                 )
-                .where(accounts.c.owner == owner)
-                .order_by(accounts.c.asset)
+                .where(account_balances.c.owner == owner)
+                .order_by(account_balances.c.asset)
             ).all()
             for row in rows:
                 try:
@@ -887,12 +887,12 @@ class Registry:
             )
             unit_accounts = conn.execute(
                 sa.select(
-                    accounts.c.id,
-                    accounts.c.owner,
-                    accounts.c.asset,
-                    accounts.c.name,
-                    accounts.c.balance,
-                    accounts.c.flags,
+                    account_balances.c.id,
+                    account_balances.c.owner,
+                    account_balances.c.asset,
+                    account_balances.c.name,
+                    account_balances.c.balance,
+                    account_balances.c.flags,
                 )
             ).all()
             for acc in unit_accounts:
@@ -923,8 +923,8 @@ class Registry:
                 ).all()
             )
             for asset, net in conn.execute(
-                sa.select(accounts.c.asset, -accounts.c.balance).where(
-                    accounts.c.owner == REGISTRY_OWNER, accounts.c.name == "issued"
+                sa.select(account_balances.c.asset, -account_balances.c.balance).where(
+                    account_balances.c.owner == REGISTRY_OWNER, account_balances.c.name == "issued"
                 )
             ):
                 issued = int(net) + int(returned.get(asset, 0))
@@ -1088,10 +1088,10 @@ class Registry:
         found = {
             (row.owner, row.asset): Account(*row)
             for row in conn.execute(
-                sa.select(accounts).where(
-                    accounts.c.owner.in_(owners),
-                    accounts.c.asset.in_(assets_),
-                    accounts.c.name == "main",
+                sa.select(account_balances).where(
+                    account_balances.c.owner.in_(owners),
+                    account_balances.c.asset.in_(assets_),
+                    account_balances.c.name == "main",
                 )
             )
         }
