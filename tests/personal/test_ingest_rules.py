@@ -66,6 +66,24 @@ def test_the_same_ride_from_two_platforms_is_credited_once(sqlite_url):
     assert result["people"]["chen"]["grams"] == "1250.00"
 
 
+def test_a_stored_ride_marks_another_platforms_report_of_it_in_a_later_run(db_url):
+    # Run one stores the ride; run two finds it in the database, on its person and behaviour
+    # only: the other person's ride at the same minute and the same person's ride outside the
+    # window are credited; the stored event is found even when the later run spans a month.
+    run(db_url, event("a", platform="bike-a"), event("o", person="li", platform="bike-a"))
+    result = run(
+        db_url,
+        event("x", platform="maps-z", at="2023-03-06T08:20:00+08:00"),
+        event("m", platform="maps-z", person="li", at="2023-03-28T08:10:00+08:00"),
+        event("l", platform="maps-z", person="wang", at="2023-03-06T08:10:00+08:00"),
+        event("y", platform="maps-z", at="2023-03-06T09:30:00+08:00"),
+        event("z", platform="maps-z", at="2023-03-01T08:10:00+08:00"),
+    )
+    assert result["cross_platform_duplicates"] == 1
+    assert result["accepted"] == 4
+    assert result["people"]["chen"]["grams"] == "1250.00"  # y and z, not x
+
+
 def test_days_are_asia_shanghai_days_and_points_top_up_across_batches(sqlite_url):
     # 23:30 UTC on the 5th is 07:30 on the 6th in Shanghai: the same day as the later rides.
     first = run(sqlite_url, event("a", quantity="0.2", at="2023-03-05T23:30:00+00:00"))

@@ -19,7 +19,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -824,21 +824,56 @@ def _count_units(days: dict[tuple[str, str], dict[str, Any]], event: Event) -> N
 def _recent_events(
     conn: sa.Connection, events: list[Event], window_minutes: int
 ) -> dict[tuple[str, str], list[tuple[int, str]]]:
-    """Credited events near the chunk's events in time, per (person, behaviour)."""
+    """Credited events near the chunk's events in time, per (person, behaviour).
+
+    One range per (person, behaviour) the chunk names, from its earliest event less the window
+    to its latest plus the window, looked up on the (person, behaviour, occurred_at) index: a
+    chunk spread over a month would otherwise read each person's whole month, a read that grows
+    with the history."""
     found: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     if window_minutes <= 0 or not events:
         return found
-    window = int(timedelta(minutes=window_minutes).total_seconds() * 1_000_000)
-    low = min(e.occurred_at for e in events) - window
-    high = max(e.occurred_at for e in events) + window
-    persons = sorted({e.person for e in events})
-    p = marker(conn)
-    rows = fetch_all(
-        conn,
-        "SELECT person, behaviour, occurred_at, platform FROM personal_events "
-        f"WHERE person {one_of(conn)} AND occurred_at BETWEEN {p} AND {p} AND status = {p}",
-        (as_list(conn, persons), low, high, CREDITED),
-    )
+    window = window_minutes * 60_000_000
+    ranges: dict[tuple[str, str], tuple[int, int]] = {}
+    for e in events:
+        key = (e.person, e.behaviour)
+        low, high = ranges.get(key, (e.occurred_at, e.occurred_at))
+        ranges[key] = (min(low, e.occurred_at), max(high, e.occurred_at))
+    keys = sorted(ranges)
+    if is_postgres(conn):
+        rows = fetch_all(
+            conn,
+            "SELECT e.person, e.behaviour, e.occurred_at, e.platform "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+            "AS k(person, behaviour, low, high) JOIN personal_events AS e "
+            "ON e.person = k.person AND e.behaviour = k.behaviour "
+            "AND e.occurred_at BETWEEN k.low AND k.high AND e.status = %s",
+            (
+                [p for p, _ in keys],
+                [b for _, b in keys],
+                [ranges[k][0] - window for k in keys],
+                [ranges[k][1] + window for k in keys],
+                CREDITED,
+            ),
+        )
+    else:
+        # CROSS JOIN keeps json_each as the outer loop, so each range is one index probe.
+        rows = fetch_all(
+            conn,
+            "SELECT e.person, e.behaviour, e.occurred_at, e.platform "
+            "FROM json_each(?) AS k CROSS JOIN personal_events AS e "
+            "ON e.person = json_extract(k.value, '$[0]') "
+            "AND e.behaviour = json_extract(k.value, '$[1]') "
+            "AND e.occurred_at BETWEEN json_extract(k.value, '$[2]') "
+            "AND json_extract(k.value, '$[3]') AND e.status = ?",
+            (
+                json.dumps(
+                    [[p, b, ranges[p, b][0] - window, ranges[p, b][1] + window] for p, b in keys],
+                    ensure_ascii=False,
+                ),
+                CREDITED,
+            ),
+        )
     for person, behaviour, at, platform in rows:
         found[(person, behaviour)].append((at, platform))
     return found
