@@ -8,6 +8,7 @@ from carbonbook.db.engine import make_engine
 from carbonbook.ledger import Ledger
 from carbonbook.methodology.registry import get
 from carbonbook.personal.service import Personal
+from tests.conftest import database
 
 BJ = get("bj-green-life@2023")
 
@@ -115,3 +116,48 @@ def test_bad_lines_get_codes_and_the_rest_goes_on(sqlite_url):
         (6, "BAD_QUANTITY"),
     ]
     assert result["accepted"] == 1
+
+
+def test_a_file_gives_the_same_result_whatever_its_chunks(db_url, tmp_path, monkeypatch):
+    # People recur from chunk to chunk (their accounts are remembered, not re-read), a repeated
+    # line and a cap reached in a later chunk, and a day's points topped up chunk by chunk:
+    # chunks of 3 give what one chunk gives, in the report and on the ledger.
+    lines = [
+        event("a", quantity="3.0"),
+        event("b", person="li", quantity="1.0"),
+        event("c", person="wang", platform="delivery-b", behaviour="no_cutlery", quantity="1",
+              unit="order"),
+        event("d", quantity="2.0", at="2023-03-06T12:00:00+08:00"),
+        event("a", quantity="3.0"),  # the same event again
+        event("e", person="li", quantity="4.0", at="2023-03-07T08:00:00+08:00"),
+        event("f", quantity="26.0", at="2023-03-06T18:00:00+08:00"),  # passes the cap with a, d
+        event("g", quantity="4.0", at="2023-03-06T19:00:00+08:00"),
+        event("h", person="wang", platform="delivery-b", behaviour="no_cutlery", quantity="1",
+              unit="order", at="2023-03-06T12:30:00+08:00"),
+    ]  # fmt: skip
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    documents, balances = [], []
+    with database(backend, tmp_path / "whole") as whole:
+        for chunk, url in ((3, db_url), (10_000, whole)):
+            monkeypatch.setattr("carbonbook.personal.service.CHUNK", chunk)
+            documents.append(run(url, *lines))
+            balances.append(_balances(url))
+    assert documents[0] == documents[1]
+    assert balances[0] == balances[1]
+    assert documents[0]["duplicates"] == 1
+    assert [r["event_id"] for r in documents[0]["rejected"]] == ["f"]
+    assert balances[0][("chen", "CO2E_MG")] == 2_250_000  # a, d and g: 9 km at 250 g
+    assert balances[0][("chen", "POINT")] == 23  # 8, then 5 more, then 10 more: 22.5 half-up
+
+
+def _balances(url: str) -> dict[tuple[str, str], int]:
+    engine = make_engine(url)
+    ledger = Ledger(engine)
+    try:
+        return {
+            (who, asset): ledger.find_account(f"person:{who}", asset).balance
+            for who in ("chen", "li", "wang")
+            for asset in ("CO2E_MG", "POINT")
+        }
+    finally:
+        engine.dispose()

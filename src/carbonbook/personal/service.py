@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from carbonbook.db.bulk import as_list, fetch_all, insert_rows, marker, one_of
 from carbonbook.db.engine import is_postgres
-from carbonbook.db.schema import people, personal_days, personal_events, platform_links
+from carbonbook.db.schema import people, personal_events, platform_links
 from carbonbook.errors import DomainError
 from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
 from carbonbook.methodology import errors as qerrors
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
     from carbonbook.methodology.model import Methodology
 
-CHUNK = 2_000
+CHUNK = 10_000  # events a transaction: a bigger batch shares more pages at commit
+MAX_REMEMBERED_ACCOUNTS = 1_000_000  # people whose account ids a run keeps (~200 bytes each)
 CREDITED, CROSS_PLATFORM_DUPLICATE = 0, 1
 FIELDS = ("platform", "event_id", "person", "behaviour", "quantity", "unit", "occurred_at")
 
@@ -91,6 +92,14 @@ class IngestReport:
         default_factory=dict, repr=False
     )
     results: list[dict[str, Any]] = field(default_factory=list)  # per event, in input order
+    # Each person's (CO2E_MG, POINT) account ids, read once per run and kept once their chunk
+    # committed: ids never change, and a person recurs in chunk after chunk of a long file.
+    accounts: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def remember_accounts(self, accounts: dict[str, tuple[int, int]]) -> None:
+        if len(self.accounts) + len(accounts) > MAX_REMEMBERED_ACCOUNTS:
+            self.accounts.clear()  # a bound on memory, not a correctness rule
+        self.accounts.update(accounts)
 
     def result(self, entry: dict[str, Any]) -> None:
         if self.keep_results:
@@ -391,7 +400,9 @@ class Personal:
                 accepted.append((event, mg, status))
             if not accepted:
                 return stored
-            batch_id = self._post(conn, accepted, methodology, days, report, register=register)
+            batch_id, accounts = self._post(
+                conn, accepted, methodology, days, report, register=register
+            )
             now = _now_us()
             _insert_events(
                 conn,
@@ -416,6 +427,7 @@ class Personal:
                 ],
             )
             _save_days(conn, methodology.ref, days)
+        report.remember_accounts(accounts)
         _tally(report, accepted, batch_id)
         return stored | {event.key for event, _, _ in accepted}
 
@@ -428,7 +440,9 @@ class Personal:
         report: IngestReport,
         *,
         register: bool,
-    ) -> int | None:
+    ) -> tuple[int | None, dict[str, tuple[int, int]]]:
+        """Post the chunk's grams and points; returns the batch (None when nothing moved) and
+        the chunk's people's account ids."""
         scheme = f"scheme:{methodology.id}"
         mg_issuer = self.ledger.open_account_in(
             conn, scheme, "CO2E_MG", "issuer", AccountFlags.ISSUER
@@ -485,17 +499,31 @@ class Personal:
                     )
                 )
         if not transfers:
-            return None
+            return None, accounts
         digest = hashlib.sha256("\n".join(t.key or "" for t in transfers).encode()).hexdigest()[:32]
         result = self.ledger.post_in(conn, Batch("personal", f"ingest:{digest}", transfers))
-        return result.batch_id
+        return result.batch_id, accounts
 
     def _accounts_of(
         self, conn: sa.Connection, handles: list[str], report: IngestReport, *, register: bool
     ) -> dict[str, tuple[int, int]]:
         """Each person's (CO2E_MG, POINT) account ids, set-wise: one read of the people, one
         of their accounts, one insert of each that is missing (a chunk of new people costs
-        a handful of statements, not two per person)."""
+        a handful of statements, not two per person). People the run met before are not read
+        again."""
+        known = report.accounts
+        result = {h: known[h] for h in handles if h in known}
+        if len(result) < len(handles):
+            result.update(
+                self._read_accounts_of(
+                    conn, [h for h in handles if h not in known], report, register=register
+                )
+            )
+        return result
+
+    def _read_accounts_of(
+        self, conn: sa.Connection, handles: list[str], report: IngestReport, *, register: bool
+    ) -> dict[str, tuple[int, int]]:
         owners: dict[str, str] = dict(
             fetch_all(
                 conn,
@@ -728,19 +756,15 @@ def _load_days(
 
 
 def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[str, Any]]) -> None:
-    """Every touched day in two statements: one executemany update, one executemany insert."""
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
+    """Every touched day in two statements: one bulk update, one bulk insert."""
+    updates: list[tuple[str, str, int, int, str]] = []
+    inserts: list[tuple[str, str, str, int, int, str]] = []
     for (person, day), state in days.items():
-        values = {
-            "reduction_mg": state["mg"],
-            "points": state["points"],
-            "units": json.dumps({k: str(v) for k, v in sorted(state["units"].items())}),
-        }
+        units = json.dumps({k: str(v) for k, v in sorted(state["units"].items())})
         if state["stored"]:
-            updates.append({"p": person, "d": day, **values})
+            updates.append((person, day, state["mg"], state["points"], units))
         elif state["mg"] or state["units"]:
-            inserts.append({"person": person, "day": day, "methodology": ref, **values})
+            inserts.append((person, day, ref, state["mg"], state["points"], units))
     if updates and is_postgres(conn):
         # One statement for the chunk: a pipelined UPDATE per row costs a round trip each.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -749,33 +773,15 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
             "units = v.units FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], "
             "%s::text[]) AS v(person, day, mg, points, units) "
             "WHERE d.person = v.person AND d.day = v.day AND d.methodology = %s",
-            (
-                [u["p"] for u in updates],
-                [u["d"] for u in updates],
-                [u["reduction_mg"] for u in updates],
-                [u["points"] for u in updates],
-                [u["units"] for u in updates],
-                ref,
-            ),
+            (*(list(column) for column in zip(*updates, strict=True)), ref),
         )
     elif updates:
-        conn.execute(
-            personal_days.update()
-            .where(
-                personal_days.c.person == sa.bindparam("p"),
-                personal_days.c.day == sa.bindparam("d"),
-                personal_days.c.methodology == ref,
-            )
-            .values(
-                reduction_mg=sa.bindparam("reduction_mg"),
-                points=sa.bindparam("points"),
-                units=sa.bindparam("units"),
-            ),
-            updates,
+        conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
+            "UPDATE personal_days SET reduction_mg = ?, points = ?, units = ? "
+            "WHERE person = ? AND day = ? AND methodology = ?",
+            [(mg, points, units, person, day, ref) for person, day, mg, points, units in updates],
         )
-    insert_rows(
-        conn, "personal_days", DAY_COLUMNS, [tuple(r[c] for c in DAY_COLUMNS) for r in inserts]
-    )
+    insert_rows(conn, "personal_days", DAY_COLUMNS, inserts)
 
 
 EVENT_COLUMNS = (
