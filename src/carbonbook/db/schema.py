@@ -58,7 +58,6 @@ accounts = sa.Table(
 # log, so the fewer pages the balances fill, the less a batch writes. 100,000 narrow rows fill
 # about a third of the pages the wide account rows did; a side run of 1,000-transfer batches
 # on SQLite (insert + 2,000 random balance updates) went from 47,900 to 63,100 transfers/s.
-# The row is also the account's lock: posting and freezing lock it (FOR UPDATE on PG).
 balances = sa.Table(
     "balances",
     metadata,
@@ -142,8 +141,8 @@ journal = sa.Table(
     sa.UniqueConstraint("issuer", "key"),
 )
 
-# The single writer's cursor: next ids and the chain's head. Locking this row last (after the
-# accounts, in id order) serialises journal appends without deadlocks.
+# The single writer's cursor: next ids and the chain's head. Its row is the ledger's lock:
+# a batch takes it first and holds it to commit (see ledger.store).
 ledger_head = sa.Table(
     "ledger_head",
     metadata,

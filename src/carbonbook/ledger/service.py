@@ -235,7 +235,7 @@ class Ledger:
     def set_frozen(self, account_id: int, *, frozen: bool) -> Account:
         """Freeze or unfreeze an account (a frozen account can neither send nor receive)."""
         with self.engine.begin() as conn:
-            LedgerStore(conn).lock_balance(account_id)  # as posting does: no batch in between
+            LedgerStore(conn).lock_head()  # the ledger's lock, as posting takes: no batch between
             current = self.account(account_id, conn)
             flags = (
                 (current.flags | AccountFlags.FROZEN)
@@ -268,13 +268,12 @@ class Ledger:
         store = LedgerStore(conn)
         digest = batch.digest()
         pend_ids = pending_ids(batch)
-        pendings = store.load_pending(pend_ids, lock=False) if pend_ids else {}
-        states = store.lock_accounts(sorted(touched_accounts(batch, pendings)))
-        if pend_ids:
-            pendings = store.load_pending(pend_ids, lock=True)
+        # The head lock first: every writer holds it until commit, so what follows reads
+        # accounts and reservations no one else can change, and no concurrent batch with the
+        # same key can commit between the key's check and ours.
         head = store.lock_head()
-        # Checked after the head lock: every writer holds it until commit, so no concurrent
-        # batch with the same key can commit between this read and ours.
+        pendings = store.load_pending(pend_ids) if pend_ids else {}
+        states = store.read_accounts(sorted(touched_accounts(batch, pendings)))
         found = store.find_batch(batch.issuer, batch.key)
         if found is not None:
             return _replayed(found, digest, batch)
