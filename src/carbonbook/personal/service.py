@@ -14,6 +14,7 @@ WRONG_PLATFORM (HTTP: an event of another platform than the signer).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -200,7 +201,7 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
     if stamp > time.time() + 300:
         return None, (event_id, "BAD_TIME", "occurred_at is in the future")
     try:
-        quantity = D(raw["quantity"])
+        quantity = _quantity(raw["quantity"])
     except NotADecimalError:
         return None, (event_id, "BAD_QUANTITY", f"quantity {raw['quantity']!r} is not a decimal")
     return (
@@ -219,6 +220,12 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
         ),
         None,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _quantity(text: str) -> Decimal:
+    """An event's quantity (the same few texts recur: "1", "2.5"); Decimals are immutable."""
+    return D(text)
 
 
 class Personal:
@@ -760,7 +767,10 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
     updates: list[tuple[str, str, int, int, str]] = []
     inserts: list[tuple[str, str, str, int, int, str]] = []
     for (person, day), state in days.items():
-        units = json.dumps({k: str(v) for k, v in sorted(state["units"].items())})
+        used = state["units"]
+        units = _units_text(
+            tuple((k, str(used[k])) for k in (sorted(used) if len(used) > 1 else used))
+        )
         if state["stored"]:
             updates.append((person, day, state["mg"], state["points"], units))
         elif state["mg"] or state["units"]:
@@ -782,6 +792,13 @@ def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[s
             [(mg, points, units, person, day, ref) for person, day, mg, points, units in updates],
         )
     insert_rows(conn, "personal_days", DAY_COLUMNS, inserts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _units_text(units: tuple[tuple[str, str], ...]) -> str:
+    """A day's units so far as stored (JSON, behaviours in order); the same few texts recur
+    day after day (one 2.5 km ride, one order), so each is encoded once."""
+    return json.dumps(dict(units))
 
 
 EVENT_COLUMNS = (
@@ -889,10 +906,13 @@ def _is_cross_platform_duplicate(
     event: Event, neighbours: dict[tuple[str, str], list[tuple[int, str]]], methodology: Methodology
 ) -> bool:
     """The same person and behaviour reported by another platform within the window."""
+    near = neighbours.get((event.person, event.behaviour))
+    if not near:  # most events: nothing of the person's behaviour nearby
+        return False
     window = methodology.cross_platform_window_minutes * 60_000_000
     if window <= 0:
         return False
     return any(
         platform != event.platform and abs(at - event.occurred_at) <= window
-        for at, platform in neighbours.get((event.person, event.behaviour), [])
+        for at, platform in near
     )
