@@ -6,7 +6,9 @@ set -uo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -qi 'noto.*cjk' || need+=(fonts-noto-cjk)
+# grep reads all of fc-list's output: with -q it would stop at the first match, fc-list would
+# die of SIGPIPE, and pipefail would call the installed fonts missing (an apt-get every run).
+fc-list : family 2>/dev/null | grep -i 'noto.*cjk' >/dev/null || need+=(fonts-noto-cjk)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing from Debian: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
