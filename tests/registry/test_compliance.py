@@ -206,6 +206,24 @@ def test_the_deadline_settlement_surrenders_what_each_entity_holds(compliance: C
     assert compliance.registry.verify() == []
 
 
+def test_a_settlement_after_the_obligation_is_raised_surrenders_again(
+    compliance: Compliance,
+) -> None:
+    # 60 of 100 t settled leaves 40 open; a corrected report raises the obligation to 160, so
+    # 100 t are open again, as they were before the first run: the second run's surrender is
+    # new work, not a replay of the first, though it again starts from 100 t open.
+    compliance.set_obligation("national-2024", "ent:a", 100, source="r:1", by="mee")
+    _give(compliance, "ent:a", "CEA", 2024, 60)
+    assert compliance.settle("national-2024", by="mee").surrendered_t == 60
+    compliance.set_obligation("national-2024", "ent:a", 160, source="r:2", by="mee")
+    _give(compliance, "ent:a", "CEA", 2024, 70)
+    assert compliance.settle("national-2024", by="mee").surrendered_t == 70
+    position = compliance.position("national-2024", "ent:a")
+    assert (position.open_t, position.allowances_held_t) == (30, 0)
+    assert compliance.settle("national-2024", by="mee").surrendered_t == 0  # a rerun: nothing
+    assert compliance.registry.verify() == []
+
+
 def test_beijing_takes_at_least_half_of_its_offsets_from_local_projects(
     compliance: Compliance,
 ) -> None:
@@ -286,10 +304,11 @@ def _one_at_a_time(c: Compliance) -> int:
     surrendered = 0
     for owner in c.obligated(SETTLE):
         left = c.position(SETTLE, owner).open_t
+        done = sum(op.kind == "surrender" for op in c.registry.operations(owner))
         for h in c.registry.holdings(owner):
             take = 0 if h.asset != "CEA-2024" or h.frozen else min(left, h.available)
             if take > 0:
-                key = f"settle:{SETTLE}:{h.asset}:{left}"
+                key = f"settle:{SETTLE}:{done}:{h.asset}:{left}"
                 c.surrender(SETTLE, owner, h.asset, take, key=key, by="mee")
                 left -= take
                 surrendered += take

@@ -591,27 +591,42 @@ class Compliance:
         """What the deadline run surrenders for these entities: per entity and eligible asset,
         in order, the free tonnes up to what is still open. Three reads for the whole set."""
         # The obligation rows are locked here: the entities' own surrenders wait.
-        open_t = self._open_many(conn, period_id, owners, lock=True)
-        free = self._free_many(conn, [o for o in owners if open_t.get(o, 0) > 0], assets)
+        progress = self._progress_many(conn, period_id, owners, lock=True)
+        free = self._free_many(conn, [o for o, (t, _) in progress.items() if t > 0], assets)
         items: list[Retirement] = []
         done: dict[str, int] = {}
         for owner in dict.fromkeys(owners):  # a name given twice is settled once
-            left = open_t.get(owner, 0)
+            left, operations = progress.get(owner, (0, 0))
             for asset in assets:
                 take = min(left, free.get((owner, asset), 0))
                 if take <= 0:
                     continue
-                # unique per entity and progress: a rerun finds nothing open
-                items.append(Retirement(owner, asset, take, f"settle:{period_id}:{asset}:{left}"))
+                # Unique per entity and progress: a rerun after a crash makes the same keys and
+                # finds them done; after any surrender (the entity's own, or this run's) the
+                # count has grown, so an obligation raised back to what was open before is new
+                # work, not a replay of the first run's key.
+                key = f"settle:{period_id}:{operations}:{asset}:{left}"
+                items.append(Retirement(owner, asset, take, key))
                 left -= take
                 done[owner] = done.get(owner, 0) + take
         return items, done
 
-    @staticmethod
+    @classmethod
     def _open_many(
-        conn: sa.Connection, period_id: str, owners: list[str], *, lock: bool = False
+        cls, conn: sa.Connection, period_id: str, owners: list[str], *, lock: bool = False
     ) -> dict[str, int]:
         """Tonnes still to surrender per obligated entity among `owners` (two reads)."""
+        return {
+            o: t for o, (t, _) in cls._progress_many(conn, period_id, owners, lock=lock).items()
+        }
+
+    @staticmethod
+    def _progress_many(
+        conn: sa.Connection, period_id: str, owners: list[str], *, lock: bool = False
+    ) -> dict[str, tuple[int, int]]:
+        """Per obligated entity among `owners`: the tonnes still to surrender, and how many
+        surrender operations it has had for the period (a count that only grows, whatever
+        becomes of each operation: the deadline run's keys are made of it). Two reads."""
         if not owners:
             return {}
         query = (
@@ -628,19 +643,25 @@ class Compliance:
         }
         if not obligations:
             return {}
-        done = dict(
-            conn.execute(
-                sa.select(registry_ops.c.from_owner, sa.func.sum(registry_ops.c.quantity))
+        surrendered = sa.func.sum(
+            sa.case((registry_ops.c.state == DONE, registry_ops.c.quantity), else_=0)
+        )
+        done = {
+            owner: (int(t or 0), int(n))
+            for owner, t, n in conn.execute(
+                sa.select(registry_ops.c.from_owner, surrendered, sa.func.count())
                 .where(
                     registry_ops.c.period == period_id,
                     registry_ops.c.from_owner.in_(sorted(obligations)),
                     registry_ops.c.kind == "surrender",
-                    registry_ops.c.state == DONE,
                 )
                 .group_by(registry_ops.c.from_owner)
-            ).all()
-        )
-        return {owner: t - int(done.get(owner, 0)) for owner, t in obligations.items()}
+            )
+        }
+        return {
+            owner: (t - done.get(owner, (0, 0))[0], done.get(owner, (0, 0))[1])
+            for owner, t in obligations.items()
+        }
 
     @staticmethod
     def _free_many(
