@@ -1156,17 +1156,7 @@ class Registry:
             if plan.split is not None:
                 block, n = plan.split
                 starts[block.id] = block.start + n
-                fresh.append(
-                    {
-                        "asset": asset,
-                        "issuance": block.issuance,
-                        "serial_start": block.start,
-                        "serial_end": block.start + n - 1,
-                        "holder": target,
-                        "state": state,
-                        "retired_by": retired_by[i],
-                    }
-                )
+                fresh.append(_split_part(asset, block, n, target, state, retired_by[i]))
             unit, vintage = self.rules.split_asset(asset)
             serials.append(
                 [serial(unit.serial_prefix, vintage, n, s, e) for n, s, e in plan.moved_ranges()]
@@ -1217,18 +1207,7 @@ class Registry:
         if plan.split is not None:
             block, n = plan.split
             conn.execute(_SPLIT_REST, {"bid": block.id, "rest_start": block.start + n})
-            conn.execute(
-                _BLOCK_INSERT,
-                {
-                    "asset": asset,
-                    "issuance": block.issuance,
-                    "serial_start": block.start,
-                    "serial_end": block.start + n - 1,
-                    "holder": target,
-                    "state": state,
-                    "retired_by": retired_by,
-                },
-            )
+            conn.execute(_BLOCK_INSERT, _split_part(asset, block, n, target, state, retired_by))
         unit, vintage = self.rules.split_asset(asset)
         return [serial(unit.serial_prefix, vintage, i, s, e) for i, s, e in plan.moved_ranges()]
 
@@ -1335,3 +1314,18 @@ def _certificate(row: Any) -> Certificate:
         tuple(json.loads(row.serials)),
         int(row.created_at),
     )
+
+
+def _split_part(
+    asset: str, block: Block, n: int, holder: int, state: int, retired_by: int | None
+) -> dict[str, Any]:
+    """The row of the block's first `n` serials, split off to `holder` (the rest stays)."""
+    return {
+        "asset": asset,
+        "issuance": block.issuance,
+        "serial_start": block.start,
+        "serial_end": block.start + n - 1,
+        "holder": holder,
+        "state": state,
+        "retired_by": retired_by,
+    }
