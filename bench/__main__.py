@@ -45,12 +45,15 @@ def main(argv: list[str] | None = None) -> None:
         args.http_orders //= 10
         args.events //= 10
         args.messages //= 10
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    blocks = {}
     for name in args.only or list(SUITES):
-        block = importlib.import_module(SUITES[name]).run(args)
-        print(block)
-        text = _replace_block(text, name, block)
+        blocks[name] = importlib.import_module(SUITES[name]).run(args)
+        print(blocks[name])
     if not args.no_write:
+        # Read only now: notes written into the file while the suites ran are kept.
+        text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        for name, block in blocks.items():
+            text = _replace_block(text, name, block)
         RESULTS.write_text(_header(argv) + _strip_header(text), encoding="utf-8")
         print(f"wrote {RESULTS}")
 
