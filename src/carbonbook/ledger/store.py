@@ -2,13 +2,13 @@
 
 DESIGN.md "Storage and scale": PostgreSQL from Python is bound by round trips, SQLite by
 statements. So a batch of N transfers costs a fixed number of statements on both: one locking
-read of the touched accounts, one read of the chain head, one bulk insert of the transfer rows
+read of the chain head, one read of the touched accounts, one bulk insert of the transfer rows
 (COPY on PostgreSQL, executemany on SQLite), one bulk update of the balances, and one journal
 row. The statements go straight to the driver's cursor; SQLAlchemy only owns the transaction.
 
 One lock serialises the ledger's writers: the chain-head row, taken first (`FOR UPDATE` on
-PostgreSQL) and held to commit. Every batch appends to the chain, so batches queued on the head
-whatever they touched; locking each touched balance row as well wrote a row lock into ~1,800
+PostgreSQL) and held to commit. Every batch appends to the chain, so batches queue on the head
+whatever they touch; locking each touched balance row as well would write a row lock into ~1,800
 tuples a batch for no further safety. Freezing an account takes the head too. On SQLite,
 `BEGIN IMMEDIATE` (see db.engine) already gives one writer at a time.
 """
