@@ -139,7 +139,7 @@ def test_a_file_gives_the_same_result_whatever_its_chunks(db_url, tmp_path, monk
     documents, balances = [], []
     with database(backend, tmp_path / "whole") as whole:
         for chunk, url in ((3, db_url), (10_000, whole)):
-            monkeypatch.setattr("carbonbook.personal.service.CHUNK", chunk)
+            monkeypatch.setattr("carbonbook.personal.gate.CHUNK", chunk)
             documents.append(run(url, *lines))
             balances.append(_balances(url))
     assert documents[0] == documents[1]
