@@ -123,11 +123,21 @@ def signed(
     }
 
 
-def test_the_partner_batch_gives_its_expected_result_through_the_http_endpoint(engine: sa.Engine):
+SCOPES = {"bike-a": ("shared_bike",), "delivery-b": ("no_cutlery",), "logistics-c": ("e_waybill",)}
+# The example's acts are of 2023-03-06; a partner claims them inside the claim window.
+CLAIMED_ON = 1_678_406_400_000_000  # 2023-03-10T00:00:00Z
+
+
+def test_the_partner_batch_gives_its_expected_result_through_the_http_endpoint(
+    engine: sa.Engine, monkeypatch
+):
+    monkeypatch.setattr("carbonbook.personal.gate._now_us", lambda: CLAIMED_ON)
     identity = Identity(engine)
     keys = {
-        code: identity.register_partner(code, code)
-        for code in ("bike-a", "delivery-b", "logistics-c")
+        code: identity.register_partner(
+            code, code, methodology="bj-green-life@2023", behaviours=behaviours
+        )
+        for code, behaviours in SCOPES.items()
     }
     personal = Personal(engine)
     personal.link_platform("chen", "bike-a")
@@ -173,10 +183,13 @@ def test_the_partner_batch_gives_its_expected_result_through_the_http_endpoint(e
 
 
 def test_the_endpoint_refuses_people_who_did_not_link_the_platform_and_foreign_platforms(
-    engine: sa.Engine,
+    engine: sa.Engine, monkeypatch
 ):
+    monkeypatch.setattr("carbonbook.personal.gate._now_us", lambda: CLAIMED_ON)
     identity = Identity(engine)
-    partner, secret = identity.register_partner("bike-a", "bike-a")
+    partner, secret = identity.register_partner(
+        "bike-a", "bike-a", methodology="bj-green-life@2023", behaviours=("shared_bike",)
+    )
     identity.register("chen", "password-123", Role.PERSON, owner="person:chen")
     events = [
         {

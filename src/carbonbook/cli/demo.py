@@ -91,12 +91,15 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
     ledger.ensure_assets(CORE_ASSETS)
     for username, role, name, owner in USERS:
         identity.register(username, DEMO_PASSWORD, role, display_name=name, owner=owner)
-    for code, name in (
-        ("bike-a", "共享单车平台 A"),
-        ("delivery-b", "外卖平台 B"),
-        ("logistics-c", "物流平台 C"),
+    for code, name, behaviours in (
+        ("bike-a", "共享单车平台 A", ("shared_bike",)),
+        ("delivery-b", "外卖平台 B", ("no_cutlery",)),
+        ("logistics-c", "物流平台 C", ("e_waybill",)),
     ):
-        identity.register_partner(code, name)
+        # Each partner's scope: the operator's choice of methodology, behaviours and evidence.
+        identity.register_partner(
+            code, name, methodology="bj-green-life@2023", behaviours=behaviours
+        )
 
     _personal_month(ledger.engine)
     achievements = Achievements(ledger.engine)

@@ -23,7 +23,7 @@ from carbonbook.cli.common import (
 )
 from carbonbook.db.engine import make_engine, resolve_url
 from carbonbook.db.migrate import upgrade
-from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.gate import current_registry
 from carbonbook.personal.interchange import (
     ExportError,
     export_person,
@@ -70,8 +70,9 @@ def ingest(
     People the database does not know yet are registered (an operator's import). A replayed
     file credits nothing twice.
     """
-    chosen = run(lambda: get_methodology(methodology))
     service = run(lambda: _service(database))
+    # Shipped versions and those published through the API: one registry, in the database.
+    chosen = run(lambda: current_registry(service.engine).get(methodology))
     size = file.stat().st_size if file.exists() else 0
 
     def go() -> dict[str, Any]:
@@ -127,8 +128,8 @@ def reconcile(
 ) -> None:
     """Re-quantify stored records under another methodology: grams under each, per person, and
     the behaviours the target does not cover (never guessed)."""
-    run(lambda: get_methodology(to))
     service = run(lambda: _service(database))
+    run(lambda: current_registry(service.engine).get(to))
     result = run(lambda: service.reconcile(to, person))
     if as_json:
         print_json(result)

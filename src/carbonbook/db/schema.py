@@ -192,6 +192,11 @@ partner_platforms = sa.Table(
     sa.Column("hmac_secret", sa.String(128), nullable=False),
     sa.Column("rate_limit_per_minute", sa.Integer, nullable=False, server_default="600"),
     sa.Column("created_at", Micros, nullable=False),
+    # The partner's scope, set by the operator (`carbonbook partner add`): the one methodology
+    # ID@VERSION it claims under, and JSON lists of its behaviours and evidence tiers.
+    sa.Column("methodology", sa.String(80), nullable=True),
+    sa.Column("behaviours", sa.Text, nullable=True),
+    sa.Column("evidence", sa.Text, nullable=True),
 )
 
 request_nonces = sa.Table(

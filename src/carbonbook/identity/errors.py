@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from carbonbook.errors import ConflictError, DomainError, PermissionDeniedError
+from carbonbook.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 
 
 class AuthenticationError(DomainError):
@@ -35,3 +35,7 @@ class UsernameTakenError(ConflictError):
 class BadUserInputError(DomainError):
     code = "BAD_USER_INPUT"
     http_status = 422
+
+
+class UnknownPartnerError(NotFoundError):
+    code = "UNKNOWN_PARTNER"

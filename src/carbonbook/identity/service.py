@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
@@ -73,6 +74,25 @@ class Partner:
     user_id: int
     key_id: str
     rate_limit_per_minute: int
+    # The scope the operator set (the credit gate applies it): one methodology ID@VERSION,
+    # the behaviours and the evidence tiers the partner may claim. None/empty: not set.
+    methodology: str | None = None
+    behaviours: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+
+def _partner(row: sa.Row[tuple[object, ...]]) -> Partner:
+    m = row._mapping  # noqa: SLF001 - SQLAlchemy's public mapping view of a row
+    return Partner(
+        str(m["code"]),
+        str(m["name"]),
+        int(str(m["user_id"])),
+        str(m["key_id"]),
+        int(str(m["rate_limit_per_minute"])),
+        None if m["methodology"] is None else str(m["methodology"]),
+        tuple(json.loads(str(m["behaviours"]))) if m["behaviours"] else (),
+        tuple(json.loads(str(m["evidence"]))) if m["evidence"] else (),
+    )
 
 
 class Identity:
@@ -231,8 +251,14 @@ class Identity:
         rate_limit_per_minute: int = 600,
         actor: str = "system",
         password: str | None = None,
+        *,
+        methodology: str | None = None,
+        behaviours: tuple[str, ...] = (),
+        evidence: tuple[str, ...] = ("operator",),
     ) -> tuple[Partner, str]:
-        """Register a partner platform with its own user; returns it and its HMAC secret."""
+        """Register a partner platform with its own user and its scope (the one methodology
+        ID@VERSION, behaviours and evidence tiers it may claim); returns it and its HMAC
+        secret, shown once."""
         user = self.register(
             f"partner-{code}",
             password or secrets.token_urlsafe(24),
@@ -253,10 +279,55 @@ class Identity:
                     hmac_secret=secret,
                     rate_limit_per_minute=rate_limit_per_minute,
                     created_at=_now_us(),
+                    methodology=methodology,
+                    behaviours=json.dumps(sorted(set(behaviours))) if methodology else None,
+                    evidence=json.dumps(sorted(set(evidence))) if methodology else None,
                 )
             )
-            auditlog.append(conn, actor, "partner.register", f"partner:{code}", {"key_id": key_id})
-        return Partner(code, name, user.id, key_id, rate_limit_per_minute), secret
+            auditlog.append(
+                conn,
+                actor,
+                "partner.register",
+                f"partner:{code}",
+                {
+                    "key_id": key_id,
+                    "methodology": methodology,
+                    "behaviours": sorted(set(behaviours)),
+                    "evidence": sorted(set(evidence)),
+                },
+            )
+        return self._known_partner(code), secret
+
+    def rotate_partner(self, code: str, actor: str = "system") -> tuple[Partner, str]:
+        """A new key id and HMAC secret for a partner (the old ones stop working at once)."""
+        key_id = f"pk_{code}_{secrets.token_hex(4)}"
+        secret = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                partner_platforms.update()
+                .where(partner_platforms.c.code == code)
+                .values(key_id=key_id, hmac_secret=secret)
+            ).rowcount
+            if not changed:
+                raise errors.UnknownPartnerError(
+                    f"no partner platform {code!r}", f"没有合作平台 {code!r}", partner=code
+                )
+            auditlog.append(conn, actor, "partner.rotate", f"partner:{code}", {"key_id": key_id})
+        return self._known_partner(code), secret
+
+    def _known_partner(self, code: str) -> Partner:
+        found = self.partner(code)
+        if found is None:
+            raise errors.UnknownPartnerError(
+                f"no partner platform {code!r}", f"没有合作平台 {code!r}", partner=code
+            )
+        return found
+
+    def partners(self) -> list[Partner]:
+        """Every partner platform with its scope, by code."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(sa.select(partner_platforms).order_by(partner_platforms.c.code))
+            return [_partner(row) for row in rows]
 
     def partner(self, code: str) -> Partner | None:
         with reading(self.engine) as conn:
@@ -265,7 +336,7 @@ class Identity:
             ).first()
         if row is None:
             return None
-        return Partner(row.code, row.name, row.user_id, row.key_id, row.rate_limit_per_minute)
+        return _partner(row)
 
     def verify_signed_request(
         self,
@@ -329,7 +400,7 @@ class Identity:
                 raise errors.ReplayedRequestError(
                     "this nonce was used before: a replayed request", "该 nonce 已使用过：重放请求"
                 ) from None
-        return Partner(row.code, row.name, row.user_id, row.key_id, row.rate_limit_per_minute)
+        return _partner(row)
 
 
 def _user(row: sa.Row[tuple[object, ...]]) -> User:

@@ -52,6 +52,18 @@ class BadTimeError(QuantifyError):
     code = "BAD_TIME"
 
 
+class NotInForceError(QuantifyError):
+    """The act's day is outside the methodology version's validity (or no version is in force)."""
+
+    code = "NOT_IN_FORCE"
+
+
+class OutsideClaimWindowError(QuantifyError):
+    """A partner claims an act older than the methodology's claim window."""
+
+    code = "OUTSIDE_CLAIM_WINDOW"
+
+
 class DailyCapError(QuantifyError):
     """The event would take the person's day past the behaviour's daily cap."""
 

@@ -264,6 +264,9 @@ class Methodology:
     duplicates: DuplicateRule
     effective_until: date | None = None
     notes: tuple[str, ...] = ()
+    # How many days after an act a partner may still claim it (the credit gate's window);
+    # a carbonbook default where the scheme publishes none.
+    claim_window_days: int = 30
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "behaviours", _frozen(self.behaviours))

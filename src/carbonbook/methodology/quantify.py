@@ -227,11 +227,11 @@ def check_in_force(methodology: Methodology, day: date) -> None:
     """Refuse an act on a day outside the version's own validity.
 
     Raises:
-        BadTimeError: `day` is before `effective_from` or after `effective_until`.
+        NotInForceError: `day` is before `effective_from` or after `effective_until`.
     """
     if not methodology.in_force_on(day):
         until = methodology.effective_until.isoformat() if methodology.effective_until else "-"
-        raise errors.BadTimeError(
+        raise errors.NotInForceError(
             f"{day.isoformat()} is outside {methodology.ref}'s validity "
             f"({methodology.effective_from.isoformat()} to {until})",
             f"{day.isoformat()} 不在 {methodology.ref} 的有效期内"

@@ -58,6 +58,7 @@ _TOP_KEYS = frozenset(
         "duplicates",
         "evidence",
         "behaviours",
+        "claim_window_days",
     }
 )
 _BEHAVIOUR_KEYS = frozenset(
@@ -86,6 +87,7 @@ _BASELINE_RULE_KEYS = frozenset(
 )
 _DUPLICATE_RULE = "same_person_behaviour_other_platform_overlapping_window"
 _NOT_PUBLISHED = "not published"
+DEFAULT_CLAIM_WINDOW_DAYS = 30  # a carbonbook rule where a scheme publishes no claim window
 
 
 # -- where the data lives -----------------------------------------------------------------------
@@ -426,6 +428,11 @@ def parse(data: dict[str, Any], where: str) -> Methodology:
         duplicates=_duplicates(r, data),
         effective_until=effective_until,
         notes=_notes(r, data),
+        claim_window_days=(
+            r.integer(data, "claim_window_days", "claim_window_days")
+            if "claim_window_days" in data
+            else DEFAULT_CLAIM_WINDOW_DAYS
+        ),
     )
     if r.problems:
         raise _invalid(r.problems)

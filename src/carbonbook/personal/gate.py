@@ -25,7 +25,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -38,9 +38,9 @@ from carbonbook.db.schema import personal_events
 from carbonbook.errors import DomainError
 from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
 from carbonbook.methodology import errors as qerrors
-from carbonbook.methodology.registry import all_methodologies
-from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.methodology.registry import Registry, all_methodologies, default_registry
 from carbonbook.numbers import D, NotADecimalError, mg_to_grams_text
+from carbonbook.personal.publishing import load_published
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -94,7 +94,7 @@ class IngestReport:
     keep_results: bool = False  # per-event results, for a partner's request only
     # Quantities repeat (1 order, 2.5 km): each (behaviour, quantity, unit, evidence) is
     # quantified once per run, its milligrams or its refusal reused.
-    quantified: dict[tuple[str, str, str, str], int | qerrors.QuantifyError] = field(
+    quantified: dict[tuple[str, str, str, str, str], int | qerrors.QuantifyError] = field(
         default_factory=dict, repr=False
     )
     results: list[dict[str, Any]] = field(default_factory=list)  # per event, in input order
@@ -250,7 +250,7 @@ class CreditGate:
         registered)."""
         report = IngestReport(methodology.ref)
         zone = ZoneInfo(methodology.timezone)
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], str] = {}
         count = 0
         self.ledger.ensure_assets()
         for chunk in _chunks(_numbered(lines), CHUNK):
@@ -266,19 +266,90 @@ class CreditGate:
                     events.append(event)
             # What the database now holds is found there next time: `seen` keeps only the
             # identities it refused, so it stays small however long the file is.
-            seen -= self._ingest_chunk(events, methodology, report, register=True, platform=None)
+            for key in self._ingest_chunk(
+                events, methodology, report, register=True, platform=None
+            ):
+                seen.pop(key, None)
             count += len(chunk)
             if progress is not None:
                 progress(count)
         return report
 
+    def credit_partner(
+        self,
+        raws: list[Any],
+        scope: PartnerScope,
+        requested: str | None = None,
+        now_us: int | None = None,
+    ) -> IngestReport:
+        """A partner's signed batch, bound by the partner's scope and the claim window.
+
+        The partner's one methodology (set by the operator, `carbonbook partner add`) decides;
+        a request naming another is refused METHODOLOGY_NOT_IN_SCOPE event by event. Each act
+        is counted under the version of that methodology in force on its local day (a later
+        version supersedes at its effective date), and must be inside that version's claim
+        window (OUTSIDE_CLAIM_WINDOW). Behaviours and evidence tiers outside the partner's
+        scope are refused BEHAVIOUR_NOT_IN_SCOPE and EVIDENCE_NOT_IN_SCOPE.
+        """
+        registry = current_registry(self.engine)
+        now = _now_us() if now_us is None else now_us
+        refusal = _scope_refusal(scope, requested)
+        report = IngestReport(scope.methodology or "-", keep_results=True)
+        ident = scope.methodology.split("@", 1)[0] if scope.methodology else ""
+        named = registry.versions(ident)
+        zone = ZoneInfo(named[0].timezone if named else "Asia/Shanghai")
+        seen: dict[tuple[str, str], str] = {}
+        groups: dict[str, list[Event]] = {}
+        by_ref: dict[str, Methodology] = {}
+        in_force: dict[str, Methodology | None] = {}
+        self.ledger.ensure_assets()
+        for i, raw in enumerate(raws, start=1):
+            event = _screen(raw, i, zone, seen, report)
+            if event is None:
+                continue
+            if refusal is not None:
+                report.reject(event.line, event.event_id, *refusal)
+                continue
+            if event.local_day not in in_force:
+                try:
+                    in_force[event.local_day] = registry.in_force(
+                        ident, date.fromisoformat(event.local_day)
+                    )
+                except qerrors.UnknownMethodologyError:
+                    in_force[event.local_day] = None
+            version = in_force[event.local_day]
+            if version is None:
+                report.reject(
+                    event.line,
+                    event.event_id,
+                    "NOT_IN_FORCE",
+                    f"no version of {ident} is in force on {event.local_day}",
+                )
+                continue
+            by_ref[version.ref] = version
+            groups.setdefault(version.ref, []).append(event)
+        for ref, events in groups.items():
+            for start in range(0, len(events), CHUNK):
+                self._ingest_chunk(
+                    events[start : start + CHUNK],
+                    by_ref[ref],
+                    report,
+                    register=False,
+                    platform=scope.code,
+                    now_us=now,
+                    scope=scope,
+                )
+        return report
+
     def credit_events(
         self, raws: list[Any], methodology: Methodology, platform: str
     ) -> IngestReport:
-        """Ingest a partner's signed request: only people who linked `platform` are accepted."""
+        """A trusted caller's events of `platform` under a version it names (meter readings
+        turned into events): only people who linked `platform` are accepted; the version's
+        in-force dates apply, no partner scope and no claim window (the caller binds those)."""
         report = IngestReport(methodology.ref, keep_results=True)
         zone = ZoneInfo(methodology.timezone)
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], str] = {}
         events = []
         self.ledger.ensure_assets()
         for i, raw in enumerate(raws, start=1):
@@ -303,11 +374,18 @@ class CreditGate:
         *,
         register: bool,
         platform: str | None,
+        now_us: int | None = None,
+        scope: PartnerScope | None = None,
     ) -> set[tuple[str, str]]:
         """Screen, quantify, post and store one chunk; returns the identities the database
-        holds now among the chunk's (stored before, or stored now)."""
+        holds now among the chunk's (stored before, or stored now).
+
+        `now_us` sets the claim window's clock (signed partner requests); None for an
+        operator's back-office load, which has none. The version's in-force dates apply to
+        every path (NOT_IN_FORCE)."""
         if not events:
             return set()
+        earliest = _earliest_claimable(methodology, now_us)
         with self.engine.begin() as conn:
             stored = _stored_identities(conn, [e.key for e in events])
             linked = _linked(conn, platform, {e.person for e in events}) if platform else set()
@@ -315,26 +393,15 @@ class CreditGate:
             neighbours = _recent_events(conn, events, methodology.cross_platform_window_minutes)
             accepted: list[tuple[Event, int, int]] = []  # event, mg, status
             keep = report.keep_results
+            rules = _Rules(methodology, stored, platform, linked, earliest, scope)
             for event in events:
-                if event.key in stored:
+                if event.key in stored and stored[event.key] == _content(event):
                     report.duplicates += 1
                     report.result({"event_id": event.event_id, "status": "duplicate"})
                     continue
-                if platform is not None and event.platform != platform:
-                    report.reject(
-                        event.line,
-                        event.event_id,
-                        "WRONG_PLATFORM",
-                        f"signed by {platform} but names platform {event.platform}",
-                    )
-                    continue
-                if platform is not None and event.person not in linked:
-                    report.reject(
-                        event.line,
-                        event.event_id,
-                        "NOT_LINKED",
-                        f"the person has not linked {platform}",
-                    )
+                refusal = rules.refusal(event)
+                if refusal is not None:
+                    report.reject(event.line, event.event_id, *refusal)
                     continue
                 try:
                     mg = _quantify(methodology, event, report.quantified)
@@ -364,7 +431,7 @@ class CreditGate:
                 )
                 accepted.append((event, mg, status))
             if not accepted:
-                return stored
+                return set(stored)
             batch_id, accounts = self._post(
                 conn, accepted, methodology, days, report, register=register
             )
@@ -394,7 +461,7 @@ class CreditGate:
             _save_days(conn, methodology.ref, days)
         report.remember_accounts(accounts)
         _tally(report, accepted, batch_id)
-        return stored | {event.key for event, _, _ in accepted}
+        return set(stored) | {event.key for event, _, _ in accepted}
 
     def _post(
         self,
@@ -552,7 +619,7 @@ class CreditGate:
 
     def reconcile(self, target: str, person: str | None = None) -> dict[str, Any]:
         """Re-quantify stored records under `target` (ID@VERSION), per person."""
-        get_methodology(target)  # an unknown target is refused before reading anything
+        current_registry(self.engine).get(target)  # unknown: refused before reading anything
         query = sa.select(
             personal_events.c.person,
             personal_events.c.behaviour,
@@ -585,9 +652,10 @@ class CreditGate:
 def _quantify(
     methodology: Methodology,
     event: Event,
-    cache: dict[tuple[str, str, str, str], int | qerrors.QuantifyError],
+    cache: dict[tuple[str, str, str, str, str], int | qerrors.QuantifyError],
 ) -> int:
-    key = (event.behaviour, event.quantity_text, event.unit, event.evidence)
+    # The version is part of the key: one partner batch may span two versions' days.
+    key = (methodology.ref, event.behaviour, event.quantity_text, event.unit, event.evidence)
     found = cache.get(key)
     if found is None:
         try:
@@ -615,18 +683,27 @@ def _tally(report: IngestReport, accepted: list[tuple[Event, int, int]], batch: 
 
 
 def _screen(
-    raw: Any, line: int, zone: ZoneInfo, seen: set[tuple[str, str]], report: IngestReport
+    raw: Any, line: int, zone: ZoneInfo, seen: dict[tuple[str, str], str], report: IngestReport
 ) -> Event | None:
-    """Parse one event; a repeat of an identity seen earlier in the batch is a duplicate, a
-    bad event is refused with its code. Returns the event to go on with, if any."""
+    """Parse one event; a repeat of an identity seen earlier in the batch is a duplicate (the
+    same content) or CONFLICTING_EVENT (other content), a bad event is refused with its code.
+    Returns the event to go on with, if any."""
     event, refusal = parse_event(raw, line, zone)
     identity = _identity(raw)
     if identity is not None and identity in seen:
+        if seen[identity] != _fingerprint(raw):
+            report.reject(
+                line,
+                identity[1],
+                "CONFLICTING_EVENT",
+                "the batch sends this event id twice with other content",
+            )
+            return None
         report.duplicates += 1
         report.result({"event_id": identity[1], "status": "duplicate"})
         return None
     if identity is not None:
-        seen.add(identity)
+        seen[identity] = _fingerprint(raw)
     if refusal is not None:
         report.reject(line, *refusal)
         return None
@@ -660,18 +737,159 @@ def _identity(raw: Any) -> tuple[str, str] | None:
     return None
 
 
-def _stored_identities(conn: sa.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
+def _fingerprint(raw: dict[str, Any]) -> str:
+    """What an event says, to tell a harmless re-send from a conflicting one in a batch."""
+    return json.dumps(
+        [raw.get(name) for name in (*FIELDS, "evidence")], ensure_ascii=False, default=str
+    )
+
+
+Content = tuple[str, str, Decimal, str, str, int]
+
+
+def _content(event: Event) -> Content:
+    """What a stored event said (quantities compare as numbers: "2.5" is "2.50")."""
+    return (
+        event.person,
+        event.behaviour,
+        event.quantity,
+        event.unit,
+        event.evidence,
+        event.occurred_at,
+    )
+
+
+def _stored_identities(
+    conn: sa.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Content]:
+    """The chunk's identities already stored, each with what it said then."""
+    found: dict[tuple[str, str], Content] = {}
     by_platform: dict[str, list[str]] = defaultdict(list)
     for platform, event_id in keys:
         by_platform[platform].append(event_id)
     sql = (
-        f"SELECT event_id FROM personal_events WHERE platform = {marker(conn)} "
-        f"AND event_id {one_of(conn)}"
+        "SELECT event_id, person, behaviour, quantity, unit, evidence, occurred_at "
+        f"FROM personal_events WHERE platform = {marker(conn)} AND event_id {one_of(conn)}"
     )
     for platform, ids in by_platform.items():
-        found.update((platform, r[0]) for r in fetch_all(conn, sql, (platform, as_list(conn, ids))))
+        for event_id, person, behaviour, quantity, unit, evidence, at in fetch_all(
+            conn, sql, (platform, as_list(conn, ids))
+        ):
+            found[(platform, event_id)] = (person, behaviour, D(quantity), unit, evidence, at)
     return found
+
+
+@dataclass(slots=True)
+class _Rules:
+    """The gate's rules for one chunk's events that need no quantity: the identity, the
+    signer and consent, the version's in-force dates and the claim window."""
+
+    methodology: Methodology
+    stored: dict[tuple[str, str], Content]
+    platform: str | None
+    linked: set[str]
+    earliest: str | None  # the claim window's first day; None: no window
+    scope: PartnerScope | None = None  # a signed partner's scope; None: a trusted caller
+    in_force: dict[str, bool] = field(default_factory=dict)
+
+    def refusal(self, event: Event) -> tuple[str, str] | None:  # noqa: PLR0911 - one per rule
+        """(code, message) of the first rule the event breaks, or None."""
+        methodology, platform = self.methodology, self.platform
+        if event.key in self.stored:  # a stored id with the same content is a duplicate
+            return (
+                "CONFLICTING_EVENT",
+                (
+                    f"{event.platform}:{event.event_id} was received before with other content; "
+                    "send a reversal and a new event id to correct it"
+                ),
+            )
+        if platform is not None and event.platform != platform:
+            return ("WRONG_PLATFORM", f"signed by {platform} but names platform {event.platform}")
+        if platform is not None and event.person not in self.linked:
+            return ("NOT_LINKED", f"the person has not linked {platform}")
+        if self.scope is not None:
+            beyond = _beyond_scope(self.scope, methodology, event)
+            if beyond is not None:
+                return beyond
+        day = event.local_day
+        if day not in self.in_force:
+            self.in_force[day] = methodology.in_force_on(date.fromisoformat(day))
+        if not self.in_force[day]:
+            return (
+                "NOT_IN_FORCE",
+                f"{day} is outside {methodology.ref}'s validity (from "
+                f"{methodology.effective_from}"
+                + (f" to {methodology.effective_until})" if methodology.effective_until else ")"),
+            )
+        if self.earliest is not None and day < self.earliest:
+            return (
+                "OUTSIDE_CLAIM_WINDOW",
+                (
+                    f"{day} is before {self.earliest}: {methodology.ref} takes claims for "
+                    f"{methodology.claim_window_days} days"
+                ),
+            )
+        return None
+
+
+def _earliest_claimable(methodology: Methodology, now_us: int | None) -> str | None:
+    """The first local day a partner may still claim (ISO text), or None: no window."""
+    if now_us is None:
+        return None
+    today = datetime.fromtimestamp(now_us / 1_000_000, ZoneInfo(methodology.timezone)).date()
+    return (today - timedelta(days=methodology.claim_window_days)).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerScope:
+    """What the operator lets one partner platform claim (`carbonbook partner add`)."""
+
+    code: str
+    methodology: str | None  # ID@VERSION; None: not set, every event is refused
+    behaviours: frozenset[str]
+    evidence: frozenset[str]
+
+
+def _scope_refusal(scope: PartnerScope, requested: str | None) -> tuple[str, str] | None:
+    """Why the partner may claim nothing under this request (code, message), or None."""
+    if scope.methodology is None:
+        return (
+            "METHODOLOGY_NOT_IN_SCOPE",
+            f"the operator has set no methodology for {scope.code}",
+        )
+    if requested is not None and requested != scope.methodology:
+        return (
+            "METHODOLOGY_NOT_IN_SCOPE",
+            f"{scope.code} claims under {scope.methodology} only, not {requested}",
+        )
+    return None
+
+
+def _beyond_scope(
+    scope: PartnerScope, methodology: Methodology, event: Event
+) -> tuple[str, str] | None:
+    """A behaviour or evidence tier the version knows but the partner may not claim (what
+    the version does not know at all is left to quantify: UNKNOWN_BEHAVIOUR, BAD_EVIDENCE)."""
+    if event.behaviour not in scope.behaviours and event.behaviour in methodology.behaviours:
+        allowed = ", ".join(sorted(scope.behaviours))
+        return (
+            "BEHAVIOUR_NOT_IN_SCOPE",
+            f"{scope.code} may claim {allowed}, not {event.behaviour}",
+        )
+    if event.evidence not in scope.evidence and event.evidence in methodology.evidence:
+        allowed = ", ".join(sorted(scope.evidence))
+        return (
+            "EVIDENCE_NOT_IN_SCOPE",
+            f"{scope.code} sends evidence {allowed}, not {event.evidence}",
+        )
+    return None
+
+
+def current_registry(engine: sa.Engine) -> Registry:
+    """The methodology versions in use: shipped plus every version published in this
+    database (read on each call, so the CLI and every API process see a publication)."""
+    load_published(engine)
+    return default_registry()
 
 
 def _linked(conn: sa.Connection, platform: str, persons: set[str]) -> set[str]:

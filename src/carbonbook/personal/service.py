@@ -18,10 +18,10 @@ from carbonbook.personal.gate import (
     CreditGate,
     Event,
     IngestReport,
+    _now_us,
     parse_event,
     reconcile_events,
 )
-from carbonbook.personal.gate import _now_us
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,11 +14,11 @@ from carbonbook.api.errors import ApiError
 from carbonbook.identity.model import Role
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.electricity import Meters
+from carbonbook.personal.gate import CreditGate, PartnerScope
 from carbonbook.personal.service import Personal
 
 router = APIRouter(tags=["personal"])
 MAX_EVENTS = 10_000
-DEFAULT_METHODOLOGY = "bj-green-life@2023"
 DEFAULT_METER_METHODOLOGY = "sz-household-electricity@2022"
 
 
@@ -72,12 +71,17 @@ async def partner_events(
             f"at most {MAX_EVENTS} events a request",
             f"每次请求最多 {MAX_EVENTS} 条事件",
         )
-    chosen = get_methodology(
-        methodology or os.environ.get("CARBONBOOK_METHODOLOGY", DEFAULT_METHODOLOGY)
+    # The partner's scope decides the methodology (the operator set it); a request naming
+    # another is refused per event by the credit gate, never followed.
+    scope = PartnerScope(
+        partner.code,
+        partner.methodology,
+        frozenset(partner.behaviours),
+        frozenset(partner.evidence),
     )
     # The ingest is synchronous database work: off the event loop, so other requests go on.
     report = await run_in_threadpool(
-        Personal(ctx.engine).ingest_events, events, chosen, partner.code
+        CreditGate(ctx.engine).credit_partner, events, scope, methodology
     )
     document = report.to_document()
     return IngestOut(
