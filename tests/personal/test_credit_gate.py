@@ -273,3 +273,44 @@ def test_the_operator_onboards_rotates_and_lists_partners_from_the_cli(
     )  # fmt: skip
     assert refused.exit_code == 1
     assert "UNKNOWN_BEHAVIOUR" in refused.output
+
+
+def test_points_are_paid_per_person_day_across_methodologies(engine: sa.Engine):
+    gate = CreditGate(engine)
+    day = "2023-03-06T{}:00:00+08:00"
+    gate.credit_file(
+        [json.dumps(ride("bj-1", day.format("08"), "1.76"))], get("bj-green-life@2023")
+    )
+    gate.credit_file([json.dumps(ride("ali-1", day.format("20"), "1.6"))], get("ali-88@2023"))
+    # 440.00 g + 534.40 g = 974.40 g in one day: 10 points (4 + 5 rounded apart would be 9).
+    assert mg_of(engine) == 974_400
+    assert Ledger(engine).find_account("person:chen", "POINT").balance == 10
+
+
+def test_reconcile_applies_evidence_weights_caps_and_in_force_dates(engine: sa.Engine):
+    gate = CreditGate(engine)
+    day = "2023-03-06T{}:00:00+08:00"
+    gate.credit_file(
+        [
+            json.dumps(ride("self-1", day.format("08"), "1", evidence="self")),
+            json.dumps({**ride("op-1", day.format("09"), "4"), "person": "xu"}),
+            json.dumps({**ride("op-2", day.format("18"), "4"), "person": "xu"}),
+        ],
+        get("bj-green-life@2023"),
+    )
+    under = gate.reconcile("ali-88@2023")["people"]
+    assert under["chen"]["grams"] == "167.00"  # a self-reported km weighs half: 334 x 0.5
+    # A version with a daily cap of 5 km counts xu's first 4 km and refuses the second ride.
+    text = (data_dir() / "personal" / "bj-green-life@2023.toml").read_text(encoding="utf-8")
+    text = text.replace('version = "2023"', 'version = "2099"', 1)
+    text = text.replace("effective_from = 2023-01-01", "effective_from = 2023-02-01", 1)
+    publish(engine, text.replace('daily_cap_units = "30"', 'daily_cap_units = "5"', 1), by="r")
+    assert gate.reconcile("bj-green-life@2099")["people"]["xu"]["grams"] == "1000.00"
+    # A version not yet in force on the day covers nothing of it.
+    later = text.replace("effective_from = 2023-02-01", "effective_from = 2024-01-01", 1)
+    publish(engine, later.replace('version = "2099"', 'version = "2100"', 1), by="r")
+    assert gate.reconcile("bj-green-life@2100")["people"]["xu"] == {
+        "recorded": {"bj-green-life@2023": "2000.00"},
+        "grams": "0.00",
+        "uncovered": ["shared_bike"],
+    }

@@ -39,7 +39,7 @@ from carbonbook.errors import DomainError
 from carbonbook.ledger import AccountFlags, Batch, Ledger, TransferRequest
 from carbonbook.methodology import errors as qerrors
 from carbonbook.methodology.registry import Registry, all_methodologies, default_registry
-from carbonbook.numbers import D, NotADecimalError, mg_to_grams_text
+from carbonbook.numbers import D, NotADecimalError, mg_to_grams_text, to_units_half_up
 from carbonbook.personal.publishing import load_published
 
 if TYPE_CHECKING:
@@ -47,6 +47,11 @@ if TYPE_CHECKING:
 
     from carbonbook.methodology.model import Methodology
 
+# A credited act as reconcile reads it: (person, behaviour, quantity, unit, evidence, local day).
+Record = tuple[str, str, Decimal, str, str, str]
+
+ZERO = Decimal(0)
+MG_PER_G = Decimal(1000)
 CHUNK = 20_000  # events a transaction: a bigger one shares more pages at commit (and RSS)
 MAX_REMEMBERED_ACCOUNTS = 1_000_000  # people whose account ids a run keeps (~200 bytes each)
 CREDITED, CROSS_PLATFORM_DUPLICATE = 0, 1
@@ -90,7 +95,7 @@ class IngestReport:
     # events of a chunk that posted no batch: the run's records, read back for the document
     # instead of being held in memory (a file of a million events keeps memory flat).
     batch_ids: list[int] = field(default_factory=list)
-    unbatched: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
+    unbatched: list[Record] = field(default_factory=list)
     keep_results: bool = False  # per-event results, for a partner's request only
     # Quantities repeat (1 order, 2.5 km): each (behaviour, quantity, unit, evidence) is
     # quantified once per run, its milligrams or its refusal reused.
@@ -121,9 +126,7 @@ class IngestReport:
         self.rejected.append(entry)
         self.result({"event_id": event_id, "status": "rejected", "code": code})
 
-    def to_document(
-        self, records: Iterable[tuple[str, str, Decimal, str]] | None = None
-    ) -> dict[str, Any]:
+    def to_document(self, records: Iterable[Record] | None = None) -> dict[str, Any]:
         """The run's report; with `records` (`Personal.credited_records`), how its credited
         events read under every other methodology version."""
         people_doc = {
@@ -148,29 +151,47 @@ class IngestReport:
 
 
 def reconcile_events(
-    events: Iterable[tuple[str, str, Decimal, str]],
+    events: Iterable[Record],
     source: str,
     targets: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Re-quantify (person, behaviour, quantity, unit) records under other methodologies.
+    """Re-quantify credited records under other methodologies, by the gate's rules.
 
-    Per target methodology and person: the grams under it, and the behaviours it does not
-    cover (never guessed).
+    Per target methodology and person: the grams under it, with each act's evidence weight,
+    the target's daily caps per person-day and behaviour (an act past the cap counts
+    nothing, as the gate would refuse it) and its in-force dates; and the behaviours it does
+    not cover, cannot quantify or is not in force for (never guessed).
     """
-    chosen = [all_methodologies()[ref] for ref in (targets or sorted(all_methodologies()))]
+    known_versions = all_methodologies()
+    chosen = [known_versions[ref] for ref in (targets or sorted(known_versions))]
     chosen = [m for m in chosen if m.ref != source]
     # One pass over the records (they may stream from the database): per target and person
     # the milligrams, what it covered, and the behaviours it does not cover.
     totals: dict[str, dict[str, int]] = {m.ref: defaultdict(int) for m in chosen}
     uncovered: dict[str, dict[str, set[str]]] = {m.ref: defaultdict(set) for m in chosen}
-    for person, behaviour, quantity, unit in events:
+    used: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
+    in_force: dict[tuple[str, str], bool] = {}
+    for person, behaviour, quantity, unit, evidence, day in events:
         for methodology in chosen:
-            known = methodology.behaviours.get(behaviour)
-            if known is None or known.unit != unit:
-                uncovered[methodology.ref][person].add(behaviour)
-                totals[methodology.ref][person] += 0
+            ref = methodology.ref
+            totals[ref][person] += 0
+            if (ref, day) not in in_force:
+                in_force[(ref, day)] = methodology.in_force_on(date.fromisoformat(day))
+            try:
+                if not in_force[(ref, day)]:
+                    raise qerrors.NotInForceError(
+                        f"{day} is outside {ref}", f"{day} 不在 {ref} 有效期内"
+                    )
+                mg = methodology.quantify(behaviour, quantity, unit, evidence)
+            except qerrors.QuantifyError:
+                uncovered[ref][person].add(behaviour)
                 continue
-            totals[methodology.ref][person] += known.reduction_mg(quantity)
+            cap = methodology.behaviours[behaviour].daily_cap_units
+            key = (ref, person, day, behaviour)
+            if used[key] + quantity > cap:
+                continue  # the gate refuses an act past the cap whole (DAILY_CAP)
+            used[key] += quantity
+            totals[ref][person] += mg
     result: dict[str, Any] = {}
     for methodology in chosen:
         ref = methodology.ref
@@ -514,8 +535,11 @@ class CreditGate:
                 )
                 day = days[(event.person, event.local_day)]
                 day["mg"] += mg
+                # The day's top-up is keyed by an act that caused it: after a reversal the
+                # day may reach the same points again, and that top-up is a new transfer.
+                day.setdefault("first", transfers[-1].key)
         for (person, day_text), day in sorted(days.items()):
-            owed = methodology.points_for_day(day["mg"]) - day["points"]
+            owed = day_points(methodology, day) - day["points"] - day["other_points"]
             if owed > 0 and person in accounts:
                 day["points"] += owed
                 report.points[person] += owed
@@ -526,7 +550,8 @@ class CreditGate:
                         "POINT",
                         owed,
                         "daily_points",
-                        f"points:{person}:{day_text}:{methodology.ref}:{day['points']}",
+                        f"points:{person}:{day_text}:{methodology.ref}:{day['points']}"
+                        f":{day.get('first', '')}",
                         meta=day_meta(day_text),
                     )
                 )
@@ -594,7 +619,7 @@ class CreditGate:
             found.update(zip(new, ids, strict=True))
         return {h: (found[(owners[h], "CO2E_MG")], found[(owners[h], "POINT")]) for h in handles}
 
-    def credited_records(self, report: IngestReport) -> Iterator[tuple[str, str, Decimal, str]]:
+    def credited_records(self, report: IngestReport) -> Iterator[Record]:
         """The run's credited events as (person, behaviour, quantity, unit), streamed back from
         the database by the run's ledger batches."""
         yield from report.unbatched
@@ -607,13 +632,22 @@ class CreditGate:
                         personal_events.c.behaviour,
                         personal_events.c.quantity,
                         personal_events.c.unit,
+                        personal_events.c.evidence,
+                        personal_events.c.local_day,
                     ).where(
                         personal_events.c.batch_id.in_(ids[start : start + 500]),
                         personal_events.c.status == CREDITED,
                     )
                 )
                 for row in rows:
-                    yield row.person, row.behaviour, D(row.quantity), row.unit
+                    yield (
+                        row.person,
+                        row.behaviour,
+                        D(row.quantity),
+                        row.unit,
+                        row.evidence,
+                        row.local_day,
+                    )
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -627,15 +661,28 @@ class CreditGate:
             personal_events.c.unit,
             personal_events.c.methodology,
             personal_events.c.reduction_mg,
+            personal_events.c.evidence,
+            personal_events.c.local_day,
         ).where(personal_events.c.status == CREDITED)
         if person is not None:
             query = query.where(personal_events.c.person == person)
         recorded: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         records = []
         with self.engine.connect() as conn:
-            for row in conn.execute(query.order_by(personal_events.c.person)):
+            for row in conn.execute(
+                query.order_by(personal_events.c.person, personal_events.c.occurred_at)
+            ):
                 recorded[row.person][row.methodology] += row.reduction_mg
-                records.append((row.person, row.behaviour, D(row.quantity), row.unit))
+                records.append(
+                    (
+                        row.person,
+                        row.behaviour,
+                        D(row.quantity),
+                        row.unit,
+                        row.evidence,
+                        row.local_day,
+                    )
+                )
         under = reconcile_events(records, source="", targets=[target])[target]
         people_doc: dict[str, Any] = {}
         for name in sorted(recorded):
@@ -679,7 +726,16 @@ def _tally(report: IngestReport, accepted: list[tuple[Event, int, int]], batch: 
             report.accepted += 1
             report.grams_mg[event.person] += mg
             if batch is None:
-                report.unbatched.append((event.person, event.behaviour, event.quantity, event.unit))
+                report.unbatched.append(
+                    (
+                        event.person,
+                        event.behaviour,
+                        event.quantity,
+                        event.unit,
+                        event.evidence,
+                        event.local_day,
+                    )
+                )
 
 
 def _screen(
@@ -908,34 +964,69 @@ def _load_days(
     """The chunk's (person, day) totals so far: only the days the chunk touches, looked up
     by the table's key (a person's other days would grow the read as the history grows)."""
     days: dict[tuple[str, str], dict[str, Any]] = {
-        key: {"mg": 0, "points": 0, "units": {}, "stored": False} for key in keys
+        key: {
+            "mg": 0,
+            "points": 0,
+            "units": {},
+            "stored": False,
+            "other_share": ZERO,
+            "other_points": 0,
+        }
+        for key in keys
     }
     ordered = sorted(keys)
+    # Every methodology's row of the person-day: points are per person-day across
+    # methodologies, so the other rows' grams and points count in this row's top-up.
     if is_postgres(conn):
         rows = fetch_all(
             conn,
-            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units "
+            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units, d.methodology "
             "FROM unnest(%s::text[], %s::text[]) AS k(person, day) JOIN personal_days AS d "
-            "ON d.person = k.person AND d.day = k.day AND d.methodology = %s",
-            ([p for p, _ in ordered], [d for _, d in ordered], ref),
+            "ON d.person = k.person AND d.day = k.day",
+            ([p for p, _ in ordered], [d for _, d in ordered]),
         )
     else:
         rows = fetch_all(
             conn,
-            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units "
+            "SELECT d.person, d.day, d.reduction_mg, d.points, d.units, d.methodology "
             "FROM json_each(?) AS k JOIN personal_days AS d "
-            "ON d.person = json_extract(k.value, '$[0]') AND d.day = json_extract(k.value, '$[1]') "
-            "AND d.methodology = ?",
-            (json.dumps(ordered, ensure_ascii=False), ref),
+            "ON d.person = json_extract(k.value, '$[0]') AND d.day = json_extract(k.value, '$[1]')",
+            (json.dumps(ordered, ensure_ascii=False),),
         )
-    for person, day, mg, points, units in rows:
-        days[(person, day)] = {
-            "mg": mg,
-            "points": points,
-            "units": {k: D(v) for k, v in json.loads(units).items()},
-            "stored": True,
-        }
+    others = []
+    for person, day, mg, points, units, methodology in rows:
+        if methodology != ref:
+            others.append((person, day, mg, points, methodology))
+            continue
+        days[(person, day)].update(
+            mg=mg,
+            points=points,
+            units={k: D(v) for k, v in json.loads(units).items()},
+            stored=True,
+        )
+    for person, day, mg, points, methodology in others:
+        state = days[(person, day)]
+        state["other_share"] += _point_share(methodology, mg, ref)
+        state["other_points"] += points
     return days
+
+
+def _point_share(ref: str, mg: int, fallback: str) -> Decimal:
+    """A methodology's grams of a day in points, unrounded (each version's own rate)."""
+    versions = all_methodologies()
+    chosen = versions.get(ref) or versions.get(fallback)
+    grams_per_point = chosen.grams_per_point if chosen is not None else Decimal(100)
+    return Decimal(mg) / (grams_per_point * MG_PER_G)
+
+
+def day_points(methodology: Methodology, day: dict[str, Any]) -> int:
+    """The person-day's points in all (rounded half-up once, across methodologies), less
+    nothing: the caller subtracts what was paid."""
+    if not day["other_share"]:
+        return methodology.points_for_day(day["mg"])
+    return to_units_half_up(
+        _point_share(methodology.ref, day["mg"], methodology.ref) + day["other_share"], Decimal(1)
+    )
 
 
 def _save_days(conn: sa.Connection, ref: str, days: dict[tuple[str, str], dict[str, Any]]) -> None:

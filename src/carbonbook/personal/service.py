@@ -18,6 +18,7 @@ from carbonbook.personal.gate import (
     CreditGate,
     Event,
     IngestReport,
+    Record,
     _now_us,
     parse_event,
     reconcile_events,
@@ -25,7 +26,6 @@ from carbonbook.personal.gate import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from decimal import Decimal
 
     from carbonbook.methodology.model import Methodology
 
@@ -114,7 +114,7 @@ class Personal:
         """A trusted caller's events of `platform` (see `CreditGate.credit_events`)."""
         return self.gate.credit_events(raws, methodology, platform)
 
-    def credited_records(self, report: IngestReport) -> Iterator[tuple[str, str, Decimal, str]]:
+    def credited_records(self, report: IngestReport) -> Iterator[Record]:
         return self.gate.credited_records(report)
 
     def reconcile(self, target: str, person: str | None = None) -> dict[str, Any]:
