@@ -314,3 +314,52 @@ def test_reconcile_applies_evidence_weights_caps_and_in_force_dates(engine: sa.E
         "grams": "0.00",
         "uncovered": ["shared_bike"],
     }
+
+
+def test_a_partner_reverses_its_events_over_http_grams_and_points_once_and_audited(
+    engine: sa.Engine,
+):
+    identity = Identity(engine)
+    partner, secret = identity.register_partner(
+        "bike-a", "bike-a", methodology="bj-green-life@2023", behaviours=("shared_bike",)
+    )
+    other, other_secret = identity.register_partner(
+        "bike-b", "bike-b", methodology="bj-green-life@2023", behaviours=("shared_bike",)
+    )
+    Personal(engine).link_platform("chen", "bike-a")
+    gate = CreditGate(engine)
+    report = gate.credit_partner([ride("r1", at(1, 8), "2"), ride("r2", at(1, 20), "2")], BIKE)
+    assert report.accepted == 2
+    points = Ledger(engine).find_account("person:chen", "POINT")
+    assert points.balance == 10  # 1000 g
+    with TestClient(create_api(engine)) as client:
+
+        def reverse(ids: list[str], key: str = partner.key_id, hmac_key: str = secret) -> dict:
+            path = "/api/v1/partner/reversals"
+            body = json.dumps({"event_ids": ids}).encode()
+            response = client.post(path, content=body, headers=signed(key, hmac_key, body, path))
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        # Another platform cannot reverse bike-a's events.
+        assert codes(reverse(["r1"], other.key_id, other_secret)["results"]) == [
+            ("r1", "UNKNOWN_EVENT")
+        ]
+        first = reverse(["r1", "nope"])
+        assert codes(first["results"]) == [("r1", "reversed"), ("nope", "UNKNOWN_EVENT")]
+        assert first["points"] == 5
+        assert mg_of(engine) == 500_000
+        assert Ledger(engine).find_account("person:chen", "POINT").balance == 5
+        again = reverse(["r1"])
+        assert codes(again["results"]) == [("r1", "already_reversed")]
+    assert mg_of(engine) == 500_000
+    # The id stays taken: the corrected ride comes with a new id.
+    resent = gate.credit_partner([ride("r1", at(1, 8), "1"), ride("r1b", at(1, 8), "1")], BIKE)
+    assert sorted(codes(resent.results)) == [("r1", "CONFLICTING_EVENT"), ("r1b", "accepted")]
+    assert mg_of(engine) == 750_000
+    assert Ledger(engine).find_account("person:chen", "POINT").balance == 8  # 750 g: 7.5 -> 8
+    with engine.connect() as conn:
+        actions = conn.execute(
+            sa.text("SELECT action, subject FROM audit_log WHERE action = 'personal.reverse'")
+        ).all()
+    assert [tuple(a) for a in actions] == [("personal.reverse", "partner:bike-a")]

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from carbonbook import auditlog
 from carbonbook.db.bulk import as_list, fetch_all, insert_rows, marker, one_of
 from carbonbook.db.engine import is_postgres
 from carbonbook.db.schema import personal_events
@@ -54,7 +55,7 @@ ZERO = Decimal(0)
 MG_PER_G = Decimal(1000)
 CHUNK = 20_000  # events a transaction: a bigger one shares more pages at commit (and RSS)
 MAX_REMEMBERED_ACCOUNTS = 1_000_000  # people whose account ids a run keeps (~200 bytes each)
-CREDITED, CROSS_PLATFORM_DUPLICATE = 0, 1
+CREDITED, CROSS_PLATFORM_DUPLICATE, REVERSED = 0, 1, 2
 FIELDS = ("platform", "event_id", "person", "behaviour", "quantity", "unit", "occurred_at")
 
 
@@ -361,6 +362,147 @@ class CreditGate:
                     scope=scope,
                 )
         return report
+
+    def reverse(self, platform: str, event_ids: list[str], actor: str) -> dict[str, Any]:
+        """A partner's correction: reverse its own credited events, in one batch.
+
+        Each named event's grams go back to the scheme's issuer, its person-day loses what
+        it no longer earns in points (never below what the person still holds), and the event
+        is marked reversed (its id stays taken: a re-send with other content is
+        CONFLICTING_EVENT; the corrected act comes with a new id). Reversing again changes
+        nothing (`already_reversed`); an id the platform never sent is UNKNOWN_EVENT. Audited.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+        results: dict[str, dict[str, Any]] = {}
+        registry = current_registry(self.engine)
+        with self.engine.begin() as conn:
+            rows = {
+                row.event_id: row
+                for row in conn.execute(
+                    sa.select(personal_events).where(
+                        personal_events.c.platform == platform,
+                        personal_events.c.event_id.in_(wanted),
+                    )
+                )
+            }
+            chosen = []
+            for event_id in wanted:
+                row = rows.get(event_id)
+                if row is None:
+                    results[event_id] = {
+                        "event_id": event_id,
+                        "status": "rejected",
+                        "code": "UNKNOWN_EVENT",
+                    }
+                elif row.status == REVERSED:
+                    results[event_id] = {"event_id": event_id, "status": "already_reversed"}
+                else:
+                    chosen.append(row)
+            transfers, points = self._reversal_transfers(conn, chosen, registry)
+            for row in chosen:
+                mg = row.reduction_mg if row.status == CREDITED else 0
+                results[row.event_id] = {
+                    "event_id": row.event_id,
+                    "status": "reversed",
+                    "grams": mg_to_grams_text(mg),
+                }
+            if chosen:
+                conn.execute(
+                    personal_events.update()
+                    .where(
+                        personal_events.c.platform == platform,
+                        personal_events.c.event_id.in_([r.event_id for r in chosen]),
+                    )
+                    .values(status=REVERSED)
+                )
+            if transfers:
+                digest = hashlib.sha256(
+                    "\n".join(t.key or "" for t in transfers).encode()
+                ).hexdigest()[:32]
+                self.ledger.post_in(conn, Batch("personal", f"reverse:{digest}", transfers))
+            if chosen:
+                auditlog.append(
+                    conn,
+                    actor,
+                    "personal.reverse",
+                    f"partner:{platform}",
+                    {
+                        "event_ids": [r.event_id for r in chosen],
+                        "grams": mg_to_grams_text(
+                            sum(r.reduction_mg for r in chosen if r.status == CREDITED)
+                        ),
+                        "points": points,
+                    },
+                )
+        ordered = [results[e] for e in wanted]
+        return {
+            "reversed": sum(1 for r in ordered if r["status"] == "reversed"),
+            "points": points,
+            "results": ordered,
+        }
+
+    def _reversal_transfers(
+        self, conn: sa.Connection, rows: list[Any], registry: Registry
+    ) -> tuple[list[TransferRequest], int]:
+        """The debits of a reversal (grams per event, points per person-day) and the days'
+        totals brought down to match; returns the transfers and the points debited."""
+        transfers: list[TransferRequest] = []
+        debited = 0
+        holding: dict[int, int] = {}
+        by_ref: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            if row.status == CREDITED:
+                by_ref[row.methodology].append(row)
+        for ref, credited in sorted(by_ref.items()):
+            methodology = registry.get(ref)
+            scheme = f"scheme:{methodology.id}"
+            mg_issuer = self.ledger.open_account_in(
+                conn, scheme, "CO2E_MG", "issuer", AccountFlags.ISSUER
+            )
+            pt_issuer = self.ledger.open_account_in(
+                conn, scheme, "POINT", "issuer", AccountFlags.ISSUER
+            )
+            days = _load_days(conn, ref, {(r.person, r.local_day) for r in credited})
+            first: dict[tuple[str, str], str] = {}
+            for row in credited:
+                account = self.ledger.open_account_in(conn, f"person:{row.person}", "CO2E_MG")
+                key = f"reverse:{row.platform}:{row.event_id}"
+                # Grams already moved on (a bridge's issued tonnes) cannot come back here: the
+                # debit takes what the account still holds.
+                held = holding.setdefault(account.id, max(account.available, 0))
+                take_mg = min(row.reduction_mg, held)
+                if take_mg > 0:
+                    holding[account.id] -= take_mg
+                    transfers.append(
+                        TransferRequest(
+                            account.id, mg_issuer.id, "CO2E_MG", take_mg, "reversal", key
+                        )
+                    )
+                day = days[(row.person, row.local_day)]
+                day["mg"] -= row.reduction_mg
+                units = day["units"]
+                units[row.behaviour] = units.get(row.behaviour, ZERO) - D(row.quantity)
+                first.setdefault((row.person, row.local_day), key)
+            for (person, day_text), day in sorted(days.items()):
+                excess = day["points"] + day["other_points"] - day_points(methodology, day)
+                wallet = self.ledger.open_account_in(conn, f"person:{person}", "POINT")
+                # Points already spent stay spent: the debit takes what the person holds.
+                take = min(excess, max(wallet.available, 0))
+                if take > 0:
+                    day["points"] -= take
+                    debited += take
+                    transfers.append(
+                        TransferRequest(
+                            wallet.id,
+                            pt_issuer.id,
+                            "POINT",
+                            take,
+                            "reversal_points",
+                            f"{first[(person, day_text)]}:points",
+                        )
+                    )
+            _save_days(conn, ref, days)
+        return transfers, debited
 
     def credit_events(
         self, raws: list[Any], methodology: Methodology, platform: str

@@ -90,6 +90,44 @@ async def partner_events(
     )
 
 
+class ReversalOut(BaseModel):
+    reversed: int
+    points: int = Field(description="points debited from the people concerned")
+    results: list[dict[str, Any]]
+
+
+@router.post(
+    "/partner/reversals",
+    response_model=ReversalOut,
+    summary="A partner's signed correction: reverse its own credited events (grams and points)",
+)
+async def partner_reversals(request: Request, partner: SignedPartner, ctx: Ctx) -> ReversalOut:
+    document = _json_body(await request.body())
+    ids = document.get("event_ids") if isinstance(document, dict) else None
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or not all(isinstance(i, str) and 0 < len(i) <= 200 for i in ids)
+    ):
+        raise ApiError(
+            422,
+            "BAD_REVERSAL",
+            'the body must be {"event_ids": ["...", ...]} of the platform\'s event ids',
+            '请求体须为 {"event_ids": [...]}，列出本平台的事件编号',
+        )
+    if len(ids) > MAX_EVENTS:
+        raise ApiError(
+            413,
+            "TOO_MANY_EVENTS",
+            f"at most {MAX_EVENTS} events a request",
+            f"每次请求最多 {MAX_EVENTS} 条事件",
+        )
+    result = await run_in_threadpool(
+        CreditGate(ctx.engine).reverse, partner.code, ids, f"partner:{partner.code}"
+    )
+    return ReversalOut(**result)
+
+
 @router.post("/me/links", status_code=204, summary="Link a partner platform (record consent)")
 def link_platform(body: LinkIn, user: CurrentUser, ctx: Ctx) -> None:
     if user.role is not Role.PERSON:
