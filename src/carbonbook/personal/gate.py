@@ -1,20 +1,31 @@
 """The credit gate (个人碳账本的记账关口): the one place personal credits are quantified and posted.
 
-Every path that credits grams and points to a person goes through `CreditGate`: a partner's
-signed batch (`credit_partner`), an operator's file (`credit_file`), the trusted internal
-callers (photo check-ins, meter readings, interchange imports: `credit_file` / `credit_events`),
-and corrections (`reverse`). `reconcile` re-quantifies stored records by the same rules.
+Entry points (every path that credits or debits a person's grams goes through one of them):
+- `credit_partner(raws, scope, requested, now_us)`: a partner's signed batch. The partner's
+  scope (the one methodology the operator set, its behaviours and evidence tiers) binds it; each
+  act counts under the version of that methodology in force on its local day; the claim window
+  (the version's `claim_window_days`, 30 by default) applies.
+- `credit_file(lines, methodology)`: an operator's back-office file, interchange imports and
+  approved photo check-ins: the named version and its in-force dates, no scope, no window.
+- `credit_events(raws, methodology, platform)`: a trusted caller's events of one platform under
+  a version it names (meter readings turned into savings): consent and in-force dates.
+- `reverse(platform, event_ids, actor)`: a partner's correction (grams and points back, audited).
+- `reconcile(target, person)`: stored records re-quantified by the same rules.
 
 Each accepted event becomes milligrams of CO2e (asset `CO2E_MG`) credited by the scheme's
 issuer account, with the event identity `platform:event_id` as the transfer's idempotency key;
-each person's Asia/Shanghai day earns points, topped up as the day's total grows. Events are
-processed in chunks: one database transaction and one ledger batch per chunk, so a crash loses
-at most the chunk in flight (and a retry credits nothing twice).
+each person's Asia/Shanghai day earns points across methodologies, rounded once, topped up as
+the day's total grows. Events are processed in chunks: one database transaction and one ledger
+batch per chunk, so a crash loses at most the chunk in flight (and a retry credits nothing
+twice).
 
 Refusals are per event (the rest of the batch goes on), each with a code:
-BAD_EVENT (not an object, a missing or mistyped field), BAD_TIME, UNKNOWN_BEHAVIOUR, BAD_UNIT,
-BAD_QUANTITY, DAILY_CAP, NOT_LINKED (HTTP: the person has not linked the platform),
-WRONG_PLATFORM (HTTP: an event of another platform than the signer).
+BAD_EVENT (not an object, a missing or mistyped field), BAD_TIME (no offset, or in the future
+beyond 5 minutes), UNKNOWN_BEHAVIOUR, BAD_UNIT, BAD_QUANTITY, BAD_EVIDENCE, DAILY_CAP,
+NOT_IN_FORCE, OUTSIDE_CLAIM_WINDOW, CONFLICTING_EVENT (a known id with other content),
+NOT_LINKED (the person has not linked the platform), WRONG_PLATFORM (an event of another
+platform than the signer), METHODOLOGY_NOT_IN_SCOPE, BEHAVIOUR_NOT_IN_SCOPE,
+EVIDENCE_NOT_IN_SCOPE.
 """
 
 from __future__ import annotations
