@@ -183,19 +183,15 @@ def reconcile_events(
     uncovered: dict[str, dict[str, set[str]]] = {m.ref: defaultdict(set) for m in chosen}
     used: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     in_force: dict[tuple[str, str], bool] = {}
+    quantified: dict[Act, int | None] = {}
     for person, behaviour, quantity, unit, evidence, day in events:
         for methodology in chosen:
             ref = methodology.ref
             totals[ref][person] += 0
             if (ref, day) not in in_force:
                 in_force[(ref, day)] = methodology.in_force_on(date.fromisoformat(day))
-            try:
-                if not in_force[(ref, day)]:
-                    raise qerrors.NotInForceError(
-                        f"{day} is outside {ref}", f"{day} 不在 {ref} 有效期内"
-                    )
-                mg = methodology.quantify(behaviour, quantity, unit, evidence)
-            except qerrors.QuantifyError:
+            mg = _requantify(methodology, (ref, behaviour, quantity, unit, evidence), quantified)
+            if mg is None or not in_force[(ref, day)]:
                 uncovered[ref][person].add(behaviour)
                 continue
             cap = methodology.behaviours[behaviour].daily_cap_units
@@ -214,6 +210,21 @@ def reconcile_events(
                 doc[person]["uncovered"] = sorted(uncovered[ref][person])
         result[ref] = doc
     return result
+
+
+Act = tuple[str, str, Decimal, str, str]  # (ref, behaviour, quantity, unit, evidence)
+
+
+def _requantify(methodology: Methodology, act: Act, cache: dict[Act, int | None]) -> int | None:
+    """An act's milligrams under a target, or None where it cannot quantify it; the same few
+    acts recur (1 km, 1 order), so each is quantified once per target."""
+    if act not in cache:
+        _, behaviour, quantity, unit, evidence = act
+        try:
+            cache[act] = methodology.quantify(behaviour, quantity, unit, evidence)
+        except qerrors.QuantifyError:
+            cache[act] = None
+    return cache[act]
 
 
 def parse_event(  # noqa: PLR0911 - one return per refusal, in order
