@@ -363,3 +363,9 @@ def test_a_partner_reverses_its_events_over_http_grams_and_points_once_and_audit
             sa.text("SELECT action, subject FROM audit_log WHERE action = 'personal.reverse'")
         ).all()
     assert [tuple(a) for a in actions] == [("personal.reverse", "partner:bike-a")]
+
+
+def test_an_instant_before_year_one_in_utc_is_refused_not_a_crash(engine: sa.Engine):
+    Personal(engine).link_platform("chen", "bike-a")
+    report = CreditGate(engine).credit_partner([ride("y0", "0001-01-01T00:00:00+08:00")], BIKE)
+    assert codes(report.results) == [("y0", "BAD_TIME")]

@@ -246,7 +246,11 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
         return None, (event_id, "BAD_TIME", f"occurred_at {raw['occurred_at']!r} is not ISO 8601")
     if occurred.tzinfo is None:
         return None, (event_id, "BAD_TIME", "occurred_at needs a UTC offset")
-    stamp = occurred.timestamp()
+    try:
+        stamp = occurred.timestamp()
+        local = occurred.astimezone(zone).date().isoformat()
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+08:00 is before year 1 in UTC
+        return None, (event_id, "BAD_TIME", f"occurred_at {raw['occurred_at']!r} is out of range")
     if stamp > time.time() + 300:
         return None, (event_id, "BAD_TIME", "occurred_at is in the future")
     try:
@@ -264,7 +268,7 @@ def parse_event(  # noqa: PLR0911 - one return per refusal, in order
             quantity_text=raw["quantity"],
             unit=raw["unit"],
             occurred_at=int(stamp * 1_000_000),
-            local_day=occurred.astimezone(zone).date().isoformat(),
+            local_day=local,
             evidence=evidence,
         ),
         None,
