@@ -369,3 +369,16 @@ def test_an_instant_before_year_one_in_utc_is_refused_not_a_crash(engine: sa.Eng
     Personal(engine).link_platform("chen", "bike-a")
     report = CreditGate(engine).credit_partner([ride("y0", "0001-01-01T00:00:00+08:00")], BIKE)
     assert codes(report.results) == [("y0", "BAD_TIME")]
+
+
+def test_partner_add_refuses_a_code_or_name_that_is_not_plain_text(db_url: str):
+    for code, name in (("Bike A", "x"), ("b" * 61, "x"), ("bike-q", "a\x00b"), ("bike-q", " ")):
+        outcome = CliRunner().invoke(
+            app,
+            [
+                "partner", "add", code, "--name", name, "--behaviour", "shared_bike",
+                "--methodology", "bj-green-life@2023", "--database", db_url,
+            ],
+        )  # fmt: skip
+        assert outcome.exit_code == 1, (code, name, outcome.output)
+        assert "BAD_USER_INPUT" in outcome.output

@@ -30,6 +30,8 @@ from carbonbook.identity.model import Role, User
 # Signed partner requests older or newer than this are refused; nonces are kept this long.
 SIGNATURE_WINDOW_S = 300
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{1,119}$")
+PARTNER_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")  # behaviours, ID@VERSION
 MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
@@ -259,6 +261,7 @@ class Identity:
         """Register a partner platform with its own user and its scope (the one methodology
         ID@VERSION, behaviours and evidence tiers it may claim); returns it and its HMAC
         secret, shown once."""
+        _check_partner(code, name, methodology, (*behaviours, *evidence))
         user = self.register(
             f"partner-{code}",
             password or secrets.token_urlsafe(24),
@@ -401,6 +404,26 @@ class Identity:
                     "this nonce was used before: a replayed request", "该 nonce 已使用过：重放请求"
                 ) from None
         return _partner(row)
+
+
+def _check_partner(code: str, name: str, methodology: str | None, names: tuple[str, ...]) -> None:
+    """A partner's code, name and scope are plain text of bounded length (no control
+    characters): they become ledger owners, key ids and log lines."""
+    bad = (
+        not PARTNER_CODE_RE.match(code)
+        or not name.strip()
+        or len(name) > 200
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or (methodology is not None and not SCOPE_NAME_RE.match(methodology))
+        or not all(SCOPE_NAME_RE.match(n) for n in names)
+    )
+    if bad:
+        raise errors.BadUserInputError(
+            "a partner code is 1-60 of a-z, 0-9, '-' and '_'; the name 1-200 characters "
+            "without control characters; behaviours, evidence and the methodology plain codes",
+            "合作平台代码须为 1-60 个 a-z、0-9、'-'、'_'；名称 1-200 个字符且不含控制字符；"
+            "行为、证据等级与方法学须为普通代码",
+        )
 
 
 def _user(row: sa.Row[tuple[object, ...]]) -> User:
