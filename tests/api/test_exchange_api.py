@@ -164,8 +164,8 @@ def test_one_sided_bidding_over_http(world: World):
 
     bus, fund = _members(world)
     now = datetime.now(UTC)
-    lot = {
-        "market": "national",
+    lot = {  # the practice market: a national lot takes bids only in session (wall clock here)
+        "market": "practice",
         "instrument": "CEA-2024",
         "quantity": 500,
         "reserve": "65.00",

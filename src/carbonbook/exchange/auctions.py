@@ -139,7 +139,7 @@ class Auctions:
             _us(opens_at),
             _us(closes_at),
         )
-        with self.engine.begin() as conn:
+        with self.gate.transaction() as conn:
             found = conn.execute(
                 sa.select(exchange_auctions).where(
                     exchange_auctions.c.seller == seller, exchange_auctions.c.key == key
@@ -178,7 +178,7 @@ class Auctions:
                 "the bidding window must end after it opens, in the future",
                 "竞价时段无效",
             )
-        with self.engine.begin() as conn:
+        with self.gate.transaction() as conn:
             self.gate.admit(conn, seller, rules)
             auction_id = allocate_ids(conn)
             pending = self.gate.reserve(
@@ -210,7 +210,7 @@ class Auctions:
     ) -> BidRecord:
         """A bid in the window, while the market is in session; its cash is reserved. A
         retry with the same key and terms returns the first bid; other terms: KEY_REUSED."""
-        with self.engine.begin() as conn:
+        with self.gate.transaction() as conn:
             found = conn.execute(
                 sa.select(exchange_bids).where(
                     exchange_bids.c.bidder == bidder, exchange_bids.c.key == key
@@ -277,7 +277,7 @@ class Auctions:
         the close day's band, admission) and release the rest, in one batch. A bid outside
         that day's band, or from a member no longer admitted, takes part in nothing. Closing
         a closed auction returns it as it is."""
-        with self.engine.begin() as conn:
+        with self.gate.transaction() as conn:
             auction = self._get(conn, auction_id, lock=True)
             if auction.state == "closed":
                 return auction, self._bids(conn, auction_id)

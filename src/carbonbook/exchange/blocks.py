@@ -77,6 +77,9 @@ class BlockDesk:
     def _forget(self) -> None:  # pragma: no cover - the exchange's
         raise NotImplementedError
 
+    def _sweep(self, rules: Market, by: str) -> None:  # pragma: no cover - the exchange's
+        raise NotImplementedError
+
     def report_block(
         self,
         *,
@@ -102,6 +105,7 @@ class BlockDesk:
             )
         with self._lock:
             try:
+                self._sweep(rules, by)
                 with self.engine.begin() as conn:
                     return self._report_in(
                         conn, rules, owner, instrument, side, counterparty, price_fen, quantity,

@@ -17,7 +17,8 @@ also take funds and units through here (`reserve`), so the T+1 rule is in one pl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,16 @@ class TradeGate:
     def forget(self) -> None:
         """Drop the caches after a failed transaction (an account opened in it may not exist)."""
         self._ids.clear()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A transaction of the caller's; when it fails, the cached account ids go with it."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self.forget()
+            raise
 
     # -- the checks ----------------------------------------------------------------------------
 

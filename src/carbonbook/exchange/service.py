@@ -218,9 +218,9 @@ class Exchange(BlockDesk):
                 return found
             self._check(rules, instrument, side, price_fen, quantity)
             try:
+                self._sweep(rules, by)
                 with self.engine.begin() as conn:
                     self._admit(conn, owner, rules)
-                    self._sweep(conn, rules, by)
                     return self._place_in(
                         conn, rules, owner, instrument, side, price_fen, quantity, key, by
                     )
@@ -238,8 +238,8 @@ class Exchange(BlockDesk):
             if found is not None:
                 return found
             try:
+                self._sweep_all(by)  # yesterday's listings are gone before a take-up
                 with self.engine.begin() as conn:
-                    self._sweep_all(conn, by)  # yesterday's listings are gone before a take-up
                     listing = self._takeable(conn, owner, listing_id, quantity)
                     rules = market(listing.market)
                     side = "sell" if listing.side == "buy" else "buy"
@@ -406,18 +406,21 @@ class Exchange(BlockDesk):
             del self._books[key]
         return len(rows)
 
-    def _sweep(self, conn: sa.Connection, rules: Market, by: str) -> None:
+    def _sweep(self, rules: Market, by: str) -> None:
         """The first action of a trading day expires earlier days' orders and lapses their
-        block reports before anything matches: a resting order never fills on a later day."""
+        block reports, in a transaction of its own (a refused order does not undo the
+        close), before anything matches: a resting order never fills on a later day. Under
+        the exchange's lock."""
         today = self.gate.day()
         if self._swept.get(rules.id) == today:
             return
-        self._expire_in(conn, rules.id, today, by)
-        self._swept[rules.id] = today  # dropped by `_forget` if the transaction fails
+        with self.engine.begin() as conn:
+            self._expire_in(conn, rules.id, today, by)
+        self._swept[rules.id] = today
 
-    def _sweep_all(self, conn: sa.Connection, by: str) -> None:
+    def _sweep_all(self, by: str) -> None:
         for rules in load_markets().values():
-            self._sweep(conn, rules, by)
+            self._sweep(rules, by)
 
     def _forget(self) -> None:
         self._books.clear()
