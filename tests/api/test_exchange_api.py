@@ -52,9 +52,7 @@ def test_two_members_trade(world: World):
     }
     assert balances == {"CNY": 1_000_000 - 272_000, "CEA-2024": 40}
     trades = world.client.get("/api/v1/exchange/practice/CEA-2024/trades", headers=bus).json()
-    assert [(t["buyer"], t["seller"], t["quantity"]) for t in trades] == [
-        ("member:fund", "ent:bus", 40)
-    ]
+    assert [(t["buyer"], t["seller"], t["quantity"]) for t in trades] == [(None, "ent:bus", 40)]
     mine = world.client.get("/api/v1/exchange/orders", headers=bus).json()
     cancelled = world.client.delete(f"/api/v1/exchange/orders/{mine[0]['id']}", headers=bus)
     assert (cancelled.json()["state"], cancelled.json()["remaining"]) == ("cancelled", 60)
@@ -240,3 +238,85 @@ def test_a_member_takes_up_a_listing(world: World):
         b["asset"]: b["balance"] for b in world.client.get("/api/v1/accounts", headers=fund).json()
     }
     assert balances == {"CNY": 1_000_000 - 204_000, "CEA-2024": 30}
+
+
+def test_the_tape_masks_counterparties_from_other_members(world: World):
+    bus, fund = _members(world)
+    world.identity.register("steel", PASSWORD, Role.MEMBER, owner="member:steel")
+    admit(world.ledger.engine, "member:steel")
+    steel = world.token("steel")
+    sell = _order(side="sell", price="68.00", quantity=10, key="s")
+    buy = _order(side="buy", price="68.00", quantity=10, key="b")
+    assert world.client.post("/api/v1/exchange/orders", json=sell, headers=bus).status_code == 201
+    assert world.client.post("/api/v1/exchange/orders", json=buy, headers=fund).status_code == 201
+
+    def tape(headers: dict[str, str]) -> list[tuple[object, ...]]:
+        got = world.client.get("/api/v1/exchange/practice/CEA-2024/trades", headers=headers)
+        assert got.status_code == 200, got.text
+        return [
+            (t["buyer"], t["seller"], t["buy_order"] is None, t["sell_order"] is None)
+            for t in got.json()
+        ]
+
+    assert tape(steel) == [(None, None, True, True)]
+    assert tape(fund) == [("member:fund", None, False, True)]
+    assert tape(bus) == [(None, "ent:bus", True, False)]
+    assert tape(world.token("admin")) == [("member:fund", "ent:bus", False, False)]
+
+
+def test_the_idempotency_key_header_works_on_every_exchange_write(world: World):
+    from datetime import UTC, datetime, timedelta
+
+    bus, fund = _members(world)
+
+    def post(path: str, body: dict, headers: dict[str, str], key: str):
+        return world.client.post(
+            f"/api/v1{path}", json=body, headers={**headers, "Idempotency-Key": key}
+        )
+
+    order = {"market": "practice", "instrument": "CEA-2024", "side": "sell", "price": "68.00"}
+    first = post("/exchange/orders", {**order, "quantity": 10}, bus, "o1")
+    assert first.status_code == 201, first.text
+    again = post("/exchange/orders", {**order, "quantity": 10}, bus, "o1")
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    other = post("/exchange/orders", {**order, "quantity": 11}, bus, "o1")
+    assert (other.status_code, other.json()["code"]) == (409, "KEY_REUSED")
+    both = post("/exchange/orders", {**order, "quantity": 10, "key": "o2"}, bus, "o1")
+    assert (both.status_code, both.json()["code"]) == (422, "KEY_MISMATCH")
+    none = world.client.post("/api/v1/exchange/orders", json={**order, "quantity": 1}, headers=bus)
+    assert (none.status_code, none.json()["code"]) == (422, "KEY_REQUIRED")
+
+    order_id = first.json()["id"]
+    cancel = {**bus, "Idempotency-Key": "c1"}
+    gone = world.client.delete(f"/api/v1/exchange/orders/{order_id}", headers=cancel)
+    retry = world.client.delete(f"/api/v1/exchange/orders/{order_id}", headers=cancel)
+    assert (gone.status_code, retry.status_code) == (200, 200), retry.text
+    assert retry.json() == gone.json()
+    second = post("/exchange/orders", {**order, "quantity": 5}, bus, "o3").json()["id"]
+    reused = world.client.delete(f"/api/v1/exchange/orders/{second}", headers=cancel)
+    assert (reused.status_code, reused.json()["code"]) == (409, "KEY_REUSED")
+
+    now = datetime.now(UTC)
+    lot = {
+        "market": "practice",
+        "instrument": "CEA-2024",
+        "quantity": 100,
+        "reserve": "65.00",
+        "pricing": "uniform",
+        "opens_at": (now - timedelta(minutes=1)).isoformat(),
+        "closes_at": (now + timedelta(hours=1)).isoformat(),
+    }
+    announced = post("/exchange/auctions", lot, bus, "a1")
+    assert announced.status_code == 201, announced.text
+    assert post("/exchange/auctions", lot, bus, "a1").json() == announced.json()
+    changed = post("/exchange/auctions", {**lot, "reserve": "66.00"}, bus, "a1")
+    assert (changed.status_code, changed.json()["code"]) == (409, "KEY_REUSED")
+    auctions = world.client.get("/api/v1/exchange/auctions", headers=bus).json()
+    assert [a["id"] for a in auctions] == [announced.json()["id"]]
+
+    bids = f"/exchange/auctions/{announced.json()['id']}/bids"
+    placed = post(bids, {"price": "66.00", "quantity": 10}, fund, "b1")
+    assert placed.status_code == 201, placed.text
+    assert post(bids, {"price": "66.00", "quantity": 10}, fund, "b1").json() == placed.json()
+    changed = post(bids, {"price": "67.00", "quantity": 10}, fund, "b1")
+    assert (changed.status_code, changed.json()["code"]) == (409, "KEY_REUSED")

@@ -263,3 +263,21 @@ def test_a_confirmed_block_is_a_block_trade_in_market_data(world: World):
         "national", "CEA-2024", open_rule="first_trade", reference_fen=6_800
     )
     assert stats["days"][0]["volume_t"]["block"] == 100_000
+
+
+def test_a_block_confirmation_retried_with_its_key_settles_once(world: World):
+    world.clock.now = shanghai(24, 13, 30)
+    block = world.report()
+    other = world.report(key="blk2")
+    confirm = world.exchange.confirm_block
+    first = confirm(owner="ent:steel", block_id=block.id, by="steel", key="c")
+    assert confirm(owner="ent:steel", block_id=block.id, by="steel", key="c") == first
+    _refused(
+        "KEY_REUSED",
+        world.exchange.decline_block,
+        owner="ent:steel",
+        block_id=other.id,
+        by="steel",
+        key="c",
+    )
+    assert len(world.trades()) == 1

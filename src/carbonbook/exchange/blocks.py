@@ -16,6 +16,7 @@ from carbonbook import auditlog
 from carbonbook.db.engine import reading
 from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_blocks
+from carbonbook.exchange import requests
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
 from carbonbook.exchange.gate import CLEARING, Deal, TradeGate
 from carbonbook.exchange.markets import SHANGHAI, Market, market
@@ -175,16 +176,19 @@ class BlockDesk:
         auditlog.append(conn, by, "exchange.block.report", f"block:{block_id}", {})
         return self._block(conn, block_id)
 
-    def confirm_block(self, *, owner: str, block_id: int, by: str) -> Block:
+    def confirm_block(self, *, owner: str, block_id: int, by: str, key: str | None = None) -> Block:
         """The counterparty confirms: both sides settle in one batch (货银对付) through the
         trade gate, checked against the confirmation day's band and hours. A report from an
         earlier day has lapsed: it is released and the confirmation refused (BLOCK_LAPSED)."""
         with self._lock:
             try:
                 with self.engine.begin() as conn:
+                    if requests.seen(conn, owner, key, "confirm", block_id):
+                        return self._block(conn, block_id)
                     row = self._pending_block(conn, owner, block_id, counterparty=True)
                     day = reported_day(row.created_at)
                     if day == self.gate.day():
+                        requests.remember(conn, owner, key, "confirm", block_id, self.gate.now_us())
                         return self._confirm_in(conn, row, owner, by)
                     self._lapse(conn, row, by)  # committed: the lapse stands
             except BaseException:
@@ -268,9 +272,12 @@ class BlockDesk:
         auditlog.append(conn, by, "exchange.block.confirm", f"block:{row.id}", {"trade": trade_id})
         return self._block(conn, row.id)
 
-    def decline_block(self, *, owner: str, block_id: int, by: str) -> Block:
+    def decline_block(self, *, owner: str, block_id: int, by: str, key: str | None = None) -> Block:
         """The counterparty rejects, or the reporter withdraws: the reservation is released."""
         with self._lock, self.engine.begin() as conn:
+            if requests.seen(conn, owner, key, "decline", block_id):
+                return self._block(conn, block_id)
+            requests.remember(conn, owner, key, "decline", block_id, self.gate.now_us())
             row = self._pending_block(conn, owner, block_id, counterparty=None)
             state = "withdrawn" if owner == row.reporter else "rejected"
             self._release_block(conn, row, state, by)

@@ -27,6 +27,7 @@ from carbonbook import auditlog
 from carbonbook.db.engine import reading
 from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_orders, exchange_trades
+from carbonbook.exchange import requests
 from carbonbook.exchange.blocks import Block, BlockDesk
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
 from carbonbook.exchange.gate import CASH, CLEARING, MAX_QTY, Admit, Deal, Settle, TradeGate
@@ -342,20 +343,24 @@ class Exchange(BlockDesk):
                 )
             return _replayed(conn, row)
 
-    def cancel(self, *, owner: str, order_id: int, by: str) -> Order:
-        """Withdraw a live order of one's own; its reservation is released."""
+    def cancel(self, *, owner: str, order_id: int, by: str, key: str | None = None) -> Order:
+        """Withdraw a live order of one's own; its reservation is released. With `key` (the
+        Idempotency-Key), a retry returns the order as it is now."""
         with self._lock:
             try:
                 with self.engine.begin() as conn:
+                    if requests.seen(conn, owner, key, "cancel", order_id):
+                        return self._order(conn, order_id)
                     row = self._cancellable(conn, owner, order_id)
                     book = self._book(conn, row.market, row.instrument)
                     if str(order_id) in book:
                         book.cancel(str(order_id))
                     self._release(conn, row.id, row.pending_transfer, "cancelled", by)
+                    requests.remember(conn, owner, key, "cancel", order_id, now_us())
                     auditlog.append(conn, by, "exchange.cancel", f"order:{order_id}", {})
                     return self._order(conn, order_id)
             except BaseException:
-                self._books.clear()
+                self._forget()
                 raise
 
     @staticmethod
