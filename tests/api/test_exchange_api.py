@@ -27,7 +27,7 @@ def _members(world: World) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _order(**kw) -> dict:
-    return {"market": "practice", "instrument": "CEA-2024", "key": "k", **kw}
+    return {"market": "practice", "instrument": "CEA-PRACTICE", "key": "k", **kw}
 
 
 def test_two_members_trade(world: World):
@@ -38,7 +38,7 @@ def test_two_members_trade(world: World):
         headers=bus,
     )
     assert r.status_code == 201, r.text
-    depth = world.client.get("/api/v1/exchange/practice/CEA-2024/depth", headers=fund).json()
+    depth = world.client.get("/api/v1/exchange/practice/CEA-PRACTICE/depth", headers=fund).json()
     assert depth["asks"] == [[6800, 100]]
     assert depth["band_fen"] == [6120, 7480]
     body = _order(side="buy", price="68.50", quantity=40, key="b1")
@@ -50,8 +50,13 @@ def test_two_members_trade(world: World):
     balances = {
         b["asset"]: b["balance"] for b in world.client.get("/api/v1/accounts", headers=fund).json()
     }
-    assert balances == {"CNY": 1_000_000 - 272_000, "CEA-2024": 40}
-    trades = world.client.get("/api/v1/exchange/practice/CEA-2024/trades", headers=bus).json()
+    # Practice cash and units only: the real cash is untouched.
+    assert balances == {
+        "CNY": 1_000_000,
+        "CNY-PRACTICE": 66_000_000 - 272_000,
+        "CEA-PRACTICE": 20_040,
+    }
+    trades = world.client.get("/api/v1/exchange/practice/CEA-PRACTICE/trades", headers=bus).json()
     assert [(t["buyer"], t["seller"], t["quantity"]) for t in trades] == [(None, "ent:bus", 40)]
     mine = world.client.get("/api/v1/exchange/orders", headers=bus).json()
     cancelled = world.client.delete(f"/api/v1/exchange/orders/{mine[0]['id']}", headers=bus)
@@ -62,9 +67,14 @@ def test_refusals_have_codes_and_change_nothing(world: World):
     bus, fund = _members(world)
     cases = [
         (fund, _order(side="buy", price="90.00", quantity=1), "PRICE_LIMIT"),
-        (fund, _order(side="buy", price="68.00", quantity=100_000), "SIZE_LIMIT"),
-        (fund, _order(side="buy", price="68.00", quantity=200), "INSUFFICIENT_FUNDS"),
-        (fund, _order(side="sell", price="68.00", quantity=1), "INSUFFICIENT_UNITS"),
+        (fund, _order(side="buy", price="68.00", quantity=10_000), "SIZE_LIMIT"),
+        (fund, _order(side="buy", price="68.00", quantity=9_999), "INSUFFICIENT_FUNDS"),
+        # The practice market trades practice units only, never the real ones.
+        (
+            fund,
+            _order(side="sell", price="68.00", quantity=1, instrument="CEA-2024"),
+            "UNKNOWN_INSTRUMENT",
+        ),
         (
             bus,
             _order(side="sell", price="68.00", quantity=1, instrument="CEA-2031"),
@@ -95,24 +105,14 @@ def test_a_person_cannot_trade(world: World):
 
 
 def test_a_block_trade_on_the_practice_market(world: World):
-    bus, fund = _members(world)
-    Registry(world.ledger.engine, world.ledger).issue(
-        unit_type="CEA", vintage=2024, to_owner="ent:bus", quantity=100_000, key="b", by="mee"
-    )
-    bank = world.ledger.find_account("bank:settlement", "CNY", "issuer")
-    account = world.ledger.find_account("member:fund", "CNY")
-    assert bank is not None
-    assert account is not None
-    world.ledger.post(
-        Batch("bank", "d2", [T.move(bank.id, account.id, "CNY", 700_000_000, "deposit")])
-    )
+    bus, fund = _members(world)  # practice cash and units are granted: nothing to deposit
     body = {
         "market": "practice",
-        "instrument": "CEA-2024",
+        "instrument": "CEA-PRACTICE",
         "side": "sell",
         "counterparty": "member:fund",
         "price": "66.00",
-        "quantity": 100_000,
+        "quantity": 10_000,
         "key": "blk",
     }
     r = world.client.post("/api/v1/exchange/blocks", json=body, headers=bus)
@@ -141,12 +141,12 @@ def test_market_data_daily_and_the_live_feed(world: World):
         json=_order(side="buy", price="68.00", quantity=30, key="b1"),
         headers=fund,
     )
-    stats = world.client.get("/api/v1/market-data/practice/CEA-2024/daily").json()
+    stats = world.client.get("/api/v1/market-data/practice/CEA-PRACTICE/daily").json()
     (day,) = stats["days"]
     assert (day["open_fen"], day["close_fen"], day["deals"], day["listings"]) == (6800, 6800, 1, 2)
     assert stats["cumulative"]["volume_t"] == {"listing": 30, "block": 0}
     with world.client.stream(
-        "GET", "/api/v1/market-data/practice/CEA-2024/stream?max_seconds=1"
+        "GET", "/api/v1/market-data/practice/CEA-PRACTICE/stream?max_seconds=1"
     ) as feed:
         text = "".join(feed.iter_text())
     assert "event: trade" in text
@@ -164,7 +164,7 @@ def test_one_sided_bidding_over_http(world: World):
     now = datetime.now(UTC)
     lot = {  # the practice market: a national lot takes bids only in session (wall clock here)
         "market": "practice",
-        "instrument": "CEA-2024",
+        "instrument": "CEA-PRACTICE",
         "quantity": 500,
         "reserve": "65.00",
         "pricing": "uniform",
@@ -199,7 +199,7 @@ def test_a_member_takes_up_a_listing(world: World):
         headers=bus,
     )
     listing_id = r.json()["id"]
-    shown = world.client.get("/api/v1/exchange/practice/CEA-2024/listings", headers=fund).json()
+    shown = world.client.get("/api/v1/exchange/practice/CEA-PRACTICE/listings", headers=fund).json()
     assert shown == [
         {"id": listing_id, "side": "sell", "price_fen": 6800, "remaining": 100, "mine": False}
     ]
@@ -231,13 +231,17 @@ def test_a_member_takes_up_a_listing(world: World):
     assert (missing.status_code, missing.json()["code"]) == (404, "UNKNOWN_ORDER")
     person = world.client.post(url, json={"quantity": 1, "key": "t5"}, headers=world.token("chen"))
     assert person.status_code == 403
-    stats = world.client.get("/api/v1/market-data/practice/CEA-2024/daily").json()
+    stats = world.client.get("/api/v1/market-data/practice/CEA-PRACTICE/daily").json()
     assert stats["cumulative"]["volume_t"] == {"listing": 30, "block": 0}
     assert stats["days"][0]["listings"] == 1
     balances = {
         b["asset"]: b["balance"] for b in world.client.get("/api/v1/accounts", headers=fund).json()
     }
-    assert balances == {"CNY": 1_000_000 - 204_000, "CEA-2024": 30}
+    assert balances == {
+        "CNY": 1_000_000,
+        "CNY-PRACTICE": 66_000_000 - 204_000,
+        "CEA-PRACTICE": 20_030,
+    }
 
 
 def test_the_tape_masks_counterparties_from_other_members(world: World):
@@ -251,7 +255,7 @@ def test_the_tape_masks_counterparties_from_other_members(world: World):
     assert world.client.post("/api/v1/exchange/orders", json=buy, headers=fund).status_code == 201
 
     def tape(headers: dict[str, str]) -> list[tuple[object, ...]]:
-        got = world.client.get("/api/v1/exchange/practice/CEA-2024/trades", headers=headers)
+        got = world.client.get("/api/v1/exchange/practice/CEA-PRACTICE/trades", headers=headers)
         assert got.status_code == 200, got.text
         return [
             (t["buyer"], t["seller"], t["buy_order"] is None, t["sell_order"] is None)
@@ -274,7 +278,7 @@ def test_the_idempotency_key_header_works_on_every_exchange_write(world: World):
             f"/api/v1{path}", json=body, headers={**headers, "Idempotency-Key": key}
         )
 
-    order = {"market": "practice", "instrument": "CEA-2024", "side": "sell", "price": "68.00"}
+    order = {"market": "practice", "instrument": "CEA-PRACTICE", "side": "sell", "price": "68.00"}
     first = post("/exchange/orders", {**order, "quantity": 10}, bus, "o1")
     assert first.status_code == 201, first.text
     again = post("/exchange/orders", {**order, "quantity": 10}, bus, "o1")
@@ -299,7 +303,7 @@ def test_the_idempotency_key_header_works_on_every_exchange_write(world: World):
     now = datetime.now(UTC)
     lot = {
         "market": "practice",
-        "instrument": "CEA-2024",
+        "instrument": "CEA-PRACTICE",
         "quantity": 100,
         "reserve": "65.00",
         "pricing": "uniform",

@@ -281,3 +281,46 @@ def test_a_block_confirmation_retried_with_its_key_settles_once(world: World):
         key="c",
     )
     assert len(world.trades()) == 1
+
+
+# -- the practice market (模拟交易) --------------------------------------------------------------
+
+
+def _practice(world: World, owner: str, side: str, qty: int, key: str, instrument: str):
+    return world.exchange.place(
+        owner=owner,
+        market_id="practice",
+        instrument=instrument,
+        side=side,
+        price_fen=6_800,
+        quantity=qty,
+        key=key,
+        by=owner,
+    )
+
+
+def test_the_practice_market_trades_practice_units_and_cash_only(world: World):
+    world.clock.now = shanghai(24, 3)  # night: the national market is closed, practice is not
+    _refused("UNKNOWN_INSTRUMENT", _practice, world, "ent:bus", "sell", 10, "real", "CEA-2024")
+    _practice(world, "ent:bus", "sell", 10, "s", "CEA-PRACTICE")
+    bought = _practice(world, "member:fund", "buy", 10, "b", "CEA-PRACTICE")
+    assert [(t.price_fen, t.quantity, t.mode) for t in bought.trades] == [(6_800, 10, "listing")]
+    grant = 66_000_000  # 660,000.00 yuan of practice cash, from data/exchange/markets.toml
+    assert world.held("member:fund", "CNY-PRACTICE") == (grant - 68_000, 0)
+    assert world.held("member:fund", "CEA-PRACTICE") == (20_010, 0)
+    assert world.held("ent:bus", "CEA-PRACTICE") == (19_990, 0)
+    # Real money and real units are untouched, and the national tape knows nothing of it.
+    assert world.held("member:fund", "CNY") == (10_000_000_000, 0)
+    assert world.held("ent:bus", "CEA-2024") == (300_000, 0)
+    assert world.exchange.trades("national", "CEA-2024") == []
+    assert world.exchange.depth("national", "CEA-2024")["reference_fen"] == 6_800
+
+
+def test_the_practice_day_ends_at_midnight_in_shanghai(world: World):
+    world.clock.now = shanghai(24, 23, 59)
+    stale = _practice(world, "ent:bus", "sell", 10, "late", "CEA-PRACTICE").order
+    world.clock.now = shanghai(25, 0, 1)
+    fresh = _practice(world, "member:fund", "buy", 10, "early", "CEA-PRACTICE")
+    assert fresh.trades == ()
+    assert world.exchange.orders("ent:bus")[0].id == stale.id
+    assert world.exchange.orders("ent:bus")[0].state == "expired"

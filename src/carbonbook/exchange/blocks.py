@@ -202,6 +202,7 @@ class BlockDesk:
 
     def _confirm_in(self, conn: sa.Connection, row: Any, owner: str, by: str) -> Block:
         rules = market(row.market)
+        self.gate.admit(conn, owner, rules)  # first: a practice member's grant comes with it
         account = self.gate.account
         cash = row.price_fen * row.quantity
         seller_cash = account(conn, row.seller, rules.cash)

@@ -47,6 +47,7 @@ Settle = Callable[
 Admit = Callable[[sa.Connection, str, Market], None]
 CLEARING = "exchange:clearing"  # the exchange's clearing accounts: net to zero after a trade
 CASH = "CNY"
+PRACTICE_DESK = "exchange:practice"  # issues practice cash and units (模拟交易)
 MAX_QTY = 10**9
 MODES = ("listing", "auction", "block")
 
@@ -136,8 +137,39 @@ class TradeGate:
     # -- the checks ----------------------------------------------------------------------------
 
     def admit(self, conn: sa.Connection, owner: str, rules: Market) -> None:
+        """Admission (the approved trading account); on a practice market an admitted member
+        is granted its practice cash and units the first time."""
         if self.admit_hook is not None:
             self.admit_hook(conn, owner, rules)
+        if rules.practice:
+            self._grant_practice(conn, owner, rules)
+
+    def _grant_practice(self, conn: sa.Connection, owner: str, rules: Market) -> None:
+        """Practice cash and units, once per member (the batch key makes a retry a no-op):
+        assets of their own, issued by the practice desk, never real money or units."""
+        if self.ledger.find_account_in(conn, owner, rules.cash) is not None:
+            return
+        self.ledger.ensure_assets_in(
+            conn,
+            [(rules.cash, "fen", "模拟资金 practice cash, in fen")]
+            + [(i, "t", f"模拟配额 practice units ({i})") for i in rules.instruments],
+        )
+        grants = [(rules.cash, rules.grant_fen)] + [
+            (i, rules.grant_units) for i in rules.instruments
+        ]
+        legs = [
+            T.move(
+                self.account(conn, PRACTICE_DESK, asset, "issuer", AccountFlags.ISSUER),
+                self.account(conn, owner, asset),
+                asset,
+                amount,
+                "practice_grant",
+            )
+            for asset, amount in grants
+            if amount > 0
+        ]
+        if legs:
+            self.ledger.post_in(conn, Batch("exchange", f"practice-grant:{rules.id}:{owner}", legs))
 
     def known(self, conn: sa.Connection, owner: str, rules: Market) -> None:
         """A named counterparty must be one who may trade here (UNKNOWN_COUNTERPARTY)."""
@@ -195,8 +227,8 @@ class TradeGate:
                 f"{price_fen / 100:.2f} yuan is outside today's band "
                 f"{low / 100:.2f}-{high / 100:.2f} yuan "
                 f"(±{share * 100:.0f} % of {reference / 100:.2f})",
-                f"价格 {price_fen / 100:.2f} 元超出今日价格区间 {low / 100:.2f}-{high / 100:.2f} 元"
-                f"（参考价 {reference / 100:.2f} 元的 ±{share * 100:.0f} %）",
+                f"价格须在 {low / 100:.2f}-{high / 100:.2f} 元之间"
+                f"（今日参考价 {reference / 100:.2f} 元的 ±{share * 100:.0f} %）",
                 low_fen=low,
                 high_fen=high,
             )
@@ -275,6 +307,7 @@ class TradeGate:
         for deal in deals:
             self._check(conn, rules, deal, today)
         ids = list(trade_ids) if trade_ids is not None else [allocate_ids(conn) for _ in deals]
+        # Practice units have no serial numbers in the registry: nothing to move there.
         deliveries = [
             (
                 d.instrument,
@@ -283,6 +316,7 @@ class TradeGate:
                 d.quantity,
             )
             for d in deals
+            if not rules.practice
         ]
         result, _ = self.settle(conn, Batch("exchange", key, legs), deliveries)
         at = self.now_us()
@@ -340,13 +374,20 @@ class TradeGate:
 
     # -- accounts and the reference -------------------------------------------------------------
 
-    def account(self, conn: sa.Connection, owner: str, asset: str, name: str = "main") -> int:
+    def account(
+        self,
+        conn: sa.Connection,
+        owner: str,
+        asset: str,
+        name: str = "main",
+        flags: int = AccountFlags.NONE,
+    ) -> int:
         """An account's id, cached: ids never change, and the cache is dropped whenever a
         transaction fails (`forget`)."""
         key = (owner, asset, name)
         found = self._ids.get(key)
         if found is None:
-            found = self.ledger.open_account_in(conn, owner, asset, name, AccountFlags.NONE).id
+            found = self.ledger.open_account_in(conn, owner, asset, name, flags).id
             self._ids[key] = found
         return found
 

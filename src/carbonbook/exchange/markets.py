@@ -48,6 +48,8 @@ class Market:
     holidays: frozenset[date] = frozenset()  # 休市: closed all day (Asia/Shanghai)
     cash: str = "CNY"  # what buyers pay in: the practice market's own practice cash
     practice: bool = False  # practice instruments and cash only, kept out of real balances
+    grant_fen: int = 0  # practice cash granted to each member (practice markets)
+    grant_units: int = 0  # practice units of each instrument granted to each member
 
     def is_open(self, moment: datetime, *, block: bool = False) -> bool:
         local = moment.astimezone(SHANGHAI)
@@ -133,4 +135,6 @@ def _market(e: dict[str, Any], holidays: frozenset[date]) -> Market:
         holidays=holidays if e.get("holidays", True) else frozenset(),
         cash=str(e.get("cash", "CNY")),
         practice=bool(e.get("practice", False)),
+        grant_fen=_fen(str(e.get("grant_cash", "0"))),
+        grant_units=int(e.get("grant_units", 0)),
     )

@@ -685,8 +685,7 @@ class Exchange(BlockDesk):
         return self.gate.reference(conn, rules, instrument)
 
     def _admit(self, conn: sa.Connection, owner: str, rules: Market) -> None:
-        if self.admit is not None:
-            self.admit(conn, owner, rules)
+        self.gate.admit(conn, owner, rules)
 
     def _day(self) -> str:
         return self.gate.day()
