@@ -110,9 +110,6 @@ class TradeGate:
 
     # -- the clock and the day ---------------------------------------------------------------
 
-    def now(self) -> datetime:
-        return self.clock()
-
     def now_us(self) -> int:
         return int(self.clock().timestamp() * 1_000_000)
 

@@ -3,10 +3,12 @@ order's cash or units reserved on the ledger, every fill settled delivery versus
 
 One `place` is one database transaction: the pre-trade checks (the replay's codes), the
 reservation (buyer: limit × quantity of cash; seller: the units), the match, and for every
-fill one ledger batch leg set through the exchange's clearing accounts, with the serial
-blocks moving from seller to buyer (`Registry.settle_in`). A fill posts the traded part of
-each side's reservation and reserves what is still open again, so a buyer who traded below
-the limit gets the difference back at once.
+fill one ledger batch leg set through the exchange's clearing accounts, executed by the
+trade gate (`exchange/gate.py`: hours, that day's band, size, no stale order) with the serial
+blocks moving from seller to buyer. A fill posts the traded part of each side's reservation
+and reserves what is still open again, so a buyer who traded below the limit gets the
+difference back at once. The first action of a trading day expires earlier days' orders and
+lapses their block reports (`expire`); block trades are at `BlockDesk` (exchange/blocks.py).
 
 The books live in this process, one per instrument, rebuilt from the live orders in the
 database on first use and after any failed transaction (the database is the truth; the book
@@ -686,9 +688,6 @@ class Exchange(BlockDesk):
 
     def _admit(self, conn: sa.Connection, owner: str, rules: Market) -> None:
         self.gate.admit(conn, owner, rules)
-
-    def _day(self) -> str:
-        return self.gate.day()
 
     def _replay(
         self,
