@@ -42,7 +42,7 @@ def test_apply_review_bind_deposit_trade_withdraw(world: World):
     steel = _steel(world)
     order = {
         "market": "practice",
-        "instrument": "CEA-2024",
+        "instrument": "CEA-PRACTICE",
         "side": "buy",
         "price": "68.00",
         "quantity": 10,
@@ -61,21 +61,22 @@ def test_apply_review_bind_deposit_trade_withdraw(world: World):
     )
     assert (r.status_code, r.json()["state"]) == (201, "done"), r.text
     r = world.client.post("/api/v1/exchange/orders", json=order, headers=steel)
-    assert r.status_code == 201, r.text  # admitted now: the buy rests, 680 yuan held
+    # Admitted now: the practice buy rests, holding practice cash, never the deposit.
+    assert r.status_code == 201, r.text
     mine = world.client.get("/api/v1/exchange/accounts/mine", headers=steel).json()
     assert mine["account"]["state"] == "approved"
     assert mine["operators"] == ["steel", "steel-2"]
     assert mine["bank"]["account_no"] == "**** 0017"
     r = world.client.post(
-        "/api/v1/funds/withdrawals", json={"amount": "49320.01", "key": "w1"}, headers=steel
+        "/api/v1/funds/withdrawals", json={"amount": "50000.01", "key": "w1"}, headers=steel
     )
     assert (r.status_code, r.json()["code"]) == (409, "INSUFFICIENT_FUNDS")
     r = world.client.post(
-        "/api/v1/funds/withdrawals", json={"amount": "49320.00", "key": "w1"}, headers=steel
+        "/api/v1/funds/withdrawals", json={"amount": "50000.00", "key": "w1"}, headers=steel
     )
     assert r.json()["state"] == "done", r.text
     funds = world.client.get("/api/v1/funds", headers=steel).json()
-    assert (funds["cash_fen"], funds["available_fen"]) == (68_000, 0)
+    assert (funds["cash_fen"], funds["available_fen"]) == (0, 0)
     assert [t["direction"] for t in funds["transfers"]] == ["withdrawal", "deposit"]
     assert BANK_NO not in str(funds)
 

@@ -47,7 +47,7 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     _members(live_site.engine)
     seller = _log_in(browser, live_site.base, "bus")
     seller.click("#nav-exchange")
-    seller.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-2024")
+    seller.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-PRACTICE")
     seller.select_option("#side", "sell")
     seller.fill("#price", "68.00")
     seller.fill("#quantity", "100")
@@ -71,7 +71,7 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     buyer.wait_for_url(re.compile(r".*/funds$"))
     assert buyer.locator("#cash-balance").inner_text() == "10,000.00"
     assert buyer.locator("#transfers tbody tr").first.get_attribute("data-state") == "done"
-    buyer.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-2024")
+    buyer.goto(f"{live_site.base}/exchange?market=practice&instrument=CEA-PRACTICE")
     buyer.select_option("#side", "buy")
     buyer.fill("#price", "68.50")
     buyer.fill("#quantity", "100")
@@ -89,13 +89,16 @@ def test_two_members_trade_through_the_hall(browser, live_site):
     assert alert.get_attribute("data-code") == "PRICE_LIMIT"
     assert "价格须在" in alert.inner_text()
 
-    # Both account pages show the settled cash and units (delivery versus payment).
+    # Both account pages show the settled practice cash and units (delivery versus payment)
+    # on top of the practice grant (660,000 yuan and 20,000 t); the real ones are untouched.
     buyer.goto(f"{live_site.base}/accounts")
-    assert buyer.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "100"
-    assert buyer.locator("a[data-asset='CNY'] .balance").inner_text() == "3,200.00"
+    assert buyer.locator("a[data-asset='CEA-PRACTICE'] .balance").inner_text() == "20,100"
+    assert buyer.locator("a[data-asset='CNY-PRACTICE'] .balance").inner_text() == "653,200.00"
+    assert buyer.locator("a[data-asset='CNY'] .balance").inner_text() == "10,000.00"
     seller.goto(f"{live_site.base}/accounts")
-    assert seller.locator("a[data-asset='CNY'] .balance").inner_text() == "6,800.00"
-    assert seller.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "400"
+    assert seller.locator("a[data-asset='CNY-PRACTICE'] .balance").inner_text() == "666,800.00"
+    assert seller.locator("a[data-asset='CEA-PRACTICE'] .balance").inner_text() == "19,900"
+    assert seller.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "500"
 
 
 def test_a_member_takes_up_a_listing_in_the_hall(browser, live_site):
@@ -105,7 +108,7 @@ def test_a_member_takes_up_a_listing_in_the_hall(browser, live_site):
     assert bank is not None
     fund = ledger.open_account("member:fund", "CNY")
     ledger.post(Batch("bank", "fund-d", [T.move(bank.id, fund.id, "CNY", 1_000_000, "deposit")]))
-    hall = f"{live_site.base}/exchange?market=practice&instrument=CEA-2024"
+    hall = f"{live_site.base}/exchange?market=practice&instrument=CEA-PRACTICE"
     seller = _log_in(browser, live_site.base, "bus")
     seller.goto(hall)
     seller.select_option("#side", "sell")

@@ -43,7 +43,7 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
 
 
 def _hall(client: TestClient) -> str:
-    return client.get("/exchange?market=practice&instrument=CEA-2024").text
+    return client.get("/exchange?market=practice&instrument=CEA-PRACTICE").text
 
 
 def _form(html: str, form_id: str) -> dict[str, str]:
@@ -81,7 +81,7 @@ def test_a_block_trade_is_reported_and_confirmed_in_the_hall(client: TestClient)
         "side": "sell",
         "counterparty": "member:fund",
         "price": "66.00",
-        "quantity": "100000",
+        "quantity": "10000",  # the practice block size, within the practice grant
     }
     client.post("/exchange/blocks", data=data)
     client.cookies.clear()
@@ -106,7 +106,7 @@ def test_market_statistics_are_public(client: TestClient):
         "/exchange/orders", data={**hidden, "side": "buy", "price": "68.00", "quantity": "40"}
     )
     client.cookies.clear()
-    page = client.get("/market?market=practice&instrument=CEA-2024")
+    page = client.get("/market?market=practice&instrument=CEA-PRACTICE")
     assert page.status_code == 200
     assert re.search(r'id="total-volume">40<', page.text)
     assert re.search(r'id="shares">100.00 % / 0.00 %<', page.text)

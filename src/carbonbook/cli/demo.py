@@ -139,8 +139,9 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
                 Batch("exchange", key, legs),
                 [("CEA-2024", bus_cea.id, buyer_cea.id, tonnes)],
             )
-    # The trading hall's practice market (the national rules around the clock) has a book:
-    # the fund lists 300 t, the steel works bids for 1,000 t below it.
+    # The trading hall's practice market (the national rules around the clock, practice
+    # units and practice cash granted to each member) has a book: the fund lists 300 t, the
+    # steel works bids for 1,000 t below it.
     members = Members(ledger.engine)
     exchange = Exchange(ledger.engine, ledger, settle=registry.settle_in, admit=members.admit)
     for owner, side, price, tonnes in (
@@ -150,7 +151,7 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
         exchange.place(
             owner=owner,
             market_id="practice",
-            instrument="CEA-2024",
+            instrument="CEA-PRACTICE",
             side=side,
             price_fen=price,
             quantity=tonnes,
@@ -162,7 +163,7 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
     Auctions(ledger.engine, ledger, settle=registry.settle_in, admit=members.admit).announce(
         seller="entity:demo-bus",
         market_id="practice",
-        instrument="CEA-2024",
+        instrument="CEA-PRACTICE",
         quantity=2_000,
         reserve_fen=6_600,
         pricing="uniform",

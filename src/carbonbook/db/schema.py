@@ -668,6 +668,19 @@ exchange_bids = sa.Table(
     sa.Index(None, "auction_id", "id"),
 )
 
+# The Idempotency-Key of an exchange write that makes no row of its own (a cancel, a block
+# confirmation or decline): what it did and to what, so a retry returns the first answer and
+# the key reused for something else is KEY_REUSED.
+exchange_requests = sa.Table(
+    "exchange_requests",
+    metadata,
+    sa.Column("owner", sa.String(120), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("action", sa.String(20), nullable=False),  # cancel | confirm | decline
+    sa.Column("target", sa.BigInteger, nullable=False),  # the order or block
+    sa.Column("created_at", Micros, nullable=False),
+)
+
 # Methodology versions published by a regulator through the API (the shipped ones are files).
 methodology_versions = sa.Table(
     "methodology_versions",

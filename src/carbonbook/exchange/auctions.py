@@ -15,8 +15,9 @@ from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
 from carbonbook.db.schema import exchange_auctions, exchange_bids
 from carbonbook.exchange.errors import OrderRefusedError, UnknownOrderError
-from carbonbook.exchange.markets import market
-from carbonbook.exchange.service import CASH, Admit, clearing_account, listed
+from carbonbook.exchange.gate import CLEARING, Admit, Deal, Settle, TradeGate
+from carbonbook.exchange.markets import Market, market
+from carbonbook.exchange.service import listed
 from carbonbook.ledger import Batch
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import now_us
@@ -25,9 +26,7 @@ from carbonbook.matching.auction import PRICINGS, Bid, allocate
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from carbonbook.exchange.service import Settle
     from carbonbook.ledger import Ledger
-    from carbonbook.ledger.service import Account
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +94,8 @@ def _us(moment: datetime) -> int:
 
 
 class Auctions:
+    """Lots, bids and the close; every award executes through the trade gate."""
+
     def __init__(
         self,
         engine: sa.Engine,
@@ -109,6 +110,7 @@ class Auctions:
         self.settle_batch = settle
         self.clock = clock or (lambda: datetime.now(UTC))
         self.admit = admit
+        self.gate = TradeGate(engine, ledger, settle=settle, clock=self.clock, admit=admit)
 
     def announce(
         self,
@@ -124,7 +126,38 @@ class Auctions:
         key: str,
         by: str,
     ) -> Auction:
+        """The seller's units are reserved (funds or units through the gate: units bought
+        today cannot be announced, T+1). A retry with the same key and terms returns the
+        first lot; the same key with other terms is KEY_REUSED."""
         rules = market(market_id)
+        terms = (
+            rules.id,
+            instrument,
+            quantity,
+            reserve_fen,
+            pricing,
+            _us(opens_at),
+            _us(closes_at),
+        )
+        with self.gate.transaction() as conn:
+            found = conn.execute(
+                sa.select(exchange_auctions).where(
+                    exchange_auctions.c.seller == seller, exchange_auctions.c.key == key
+                )
+            ).first()
+            if found is not None:
+                same = (
+                    found.market,
+                    found.instrument,
+                    found.quantity,
+                    found.reserve_fen,
+                    found.pricing,
+                    found.opens_at,
+                    found.closes_at,
+                ) == terms
+                if not same:
+                    raise _reused(key, "auction", found.id)
+                return _auction(found)
         listed(rules, instrument)
         if pricing not in PRICINGS:
             raise OrderRefusedError(
@@ -145,39 +178,11 @@ class Auctions:
                 "the bidding window must end after it opens, in the future",
                 "竞价时段无效",
             )
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                sa.select(exchange_auctions).where(
-                    exchange_auctions.c.seller == seller, exchange_auctions.c.key == key
-                )
-            ).first()
-            if found is not None:
-                return _auction(found)
-            if self.admit is not None:
-                self.admit(conn, seller, rules)
-            units = self.ledger.open_account_in(conn, seller, instrument)
-            if units.available < quantity:
-                raise OrderRefusedError(
-                    "INSUFFICIENT_UNITS",
-                    f"{quantity:,} t announced, {units.available:,} t available",
-                    f"可用数量不足：申报 {quantity:,} 吨，可用 {units.available:,} 吨",
-                )
+        with self.gate.transaction() as conn:
+            self.gate.admit(conn, seller, rules)
             auction_id = allocate_ids(conn)
-            held = self.ledger.post_in(
-                conn,
-                Batch(
-                    "exchange",
-                    f"auction:{auction_id}",
-                    [
-                        T.reserve(
-                            units.id,
-                            self._clearing(conn, instrument).id,
-                            instrument,
-                            quantity,
-                            "auction",
-                        )
-                    ],
-                ),
+            pending = self.gate.reserve(
+                conn, rules, seller, instrument, quantity, f"auction:{auction_id}", "auction"
             )
             conn.execute(
                 exchange_auctions.insert().values(
@@ -192,7 +197,7 @@ class Auctions:
                     opens_at=_us(opens_at),
                     closes_at=_us(closes_at),
                     state="open",
-                    pending_transfer=held.first_transfer_id,
+                    pending_transfer=pending,
                     sold=0,
                     created_at=now_us(),
                 )
@@ -203,13 +208,21 @@ class Auctions:
     def bid(
         self, *, bidder: str, auction_id: int, price_fen: int, quantity: int, key: str, by: str
     ) -> BidRecord:
-        with self.engine.begin() as conn:
+        """A bid in the window, while the market is in session; its cash is reserved. A
+        retry with the same key and terms returns the first bid; other terms: KEY_REUSED."""
+        with self.gate.transaction() as conn:
             found = conn.execute(
                 sa.select(exchange_bids).where(
                     exchange_bids.c.bidder == bidder, exchange_bids.c.key == key
                 )
             ).first()
             if found is not None:
+                if (found.auction_id, found.price_fen, found.quantity) != (
+                    auction_id,
+                    price_fen,
+                    quantity,
+                ):
+                    raise _reused(key, "bid", found.id)
                 return _bid(found)
             auction = self._get(conn, auction_id, lock=True)
             rules = market(auction.market)
@@ -220,6 +233,7 @@ class Auctions:
                     f"auction {auction_id} is not taking bids",
                     "该竞价当前不接受报价",
                 )
+            self.gate.require_open(rules)
             if bidder == auction.seller:
                 raise OrderRefusedError(
                     "SELF_TRADE", "a seller cannot bid on its own lot", "卖方不能竞买自己的标的"
@@ -232,24 +246,11 @@ class Auctions:
                 )
             if quantity <= 0 or quantity % rules.lot or quantity > auction.quantity:
                 raise OrderRefusedError("BAD_LOT", "bid 1 lot up to the whole lot", "竞买数量无效")
-            if self.admit is not None:
-                self.admit(conn, bidder, rules)
-            cash = self.ledger.open_account_in(conn, bidder, CASH)
-            need = price_fen * quantity
-            if cash.available < need:
-                raise OrderRefusedError(
-                    "INSUFFICIENT_FUNDS",
-                    f"{need:,} fen needed, {cash.available:,} available",
-                    f"可用资金不足：需要 {need:,} 分，可用 {cash.available:,} 分",
-                )
+            self.gate.admit(conn, bidder, rules)
             bid_id = allocate_ids(conn)
-            held = self.ledger.post_in(
-                conn,
-                Batch(
-                    "exchange",
-                    f"bid:{bid_id}",
-                    [T.reserve(cash.id, self._clearing(conn, CASH).id, CASH, need, "bid")],
-                ),
+            need = price_fen * quantity
+            pending = self.gate.reserve(
+                conn, rules, bidder, rules.cash, need, f"bid:{bid_id}", "bid"
             )
             conn.execute(
                 exchange_bids.insert().values(
@@ -262,7 +263,7 @@ class Auctions:
                     awarded=0,
                     paid_fen=0,
                     state="live",
-                    pending_transfer=held.first_transfer_id,
+                    pending_transfer=pending,
                     created_at=now_us(),
                 )
             )
@@ -272,9 +273,11 @@ class Auctions:
             return self._bid_row(conn, bid_id)
 
     def close(self, auction_id: int, *, by: str) -> tuple[Auction, list[BidRecord]]:
-        """After the window: allocate, settle every award and release the rest, in one batch.
-        Closing a closed auction returns it as it is."""
-        with self.engine.begin() as conn:
+        """After the window: allocate, execute every award through the trade gate (hours,
+        the close day's band, admission) and release the rest, in one batch. A bid outside
+        that day's band, or from a member no longer admitted, takes part in nothing. Closing
+        a closed auction returns it as it is."""
+        with self.gate.transaction() as conn:
             auction = self._get(conn, auction_id, lock=True)
             if auction.state == "closed":
                 return auction, self._bids(conn, auction_id)
@@ -282,11 +285,13 @@ class Auctions:
                 raise OrderRefusedError(
                     "NOT_CLOSED", f"auction {auction_id} closes later", "竞价尚未结束"
                 )
+            rules = market(auction.market)
             rows = self._bids(conn, auction_id)
+            eligible = [b for b in rows if self._eligible(conn, rules, auction, b)]
             awards = allocate(
                 auction.quantity,
                 auction.reserve_fen,
-                [Bid(b.id, b.bidder, b.price_fen, b.quantity) for b in rows],
+                [Bid(b.id, b.bidder, b.price_fen, b.quantity) for b in eligible],
                 auction.pricing,  # type: ignore[arg-type]
             )
             won = {a.bid_id: a for a in awards}
@@ -303,32 +308,49 @@ class Auctions:
                     )
                 ).all()
             )
-            seller_cash = self.ledger.open_account_in(conn, auction.seller, CASH)
-            seller_units = self.ledger.open_account_in(conn, auction.seller, auction.instrument)
-            clear_cash = self._clearing(conn, CASH)
-            clear_units = self._clearing(conn, auction.instrument)
+            account = self.gate.account
+            seller_cash = account(conn, auction.seller, rules.cash)
+            clear_cash = account(conn, CLEARING, rules.cash, "clearing")
+            clear_units = account(conn, CLEARING, auction.instrument, "clearing")
             legs = [
                 T.post_pending(seller_pending, sold, "auction")
                 if sold
                 else T.void_pending(seller_pending, "auction")
             ]
-            deliveries = []
+            deals = []
             for b in rows:
                 award = won.get(b.id)
                 if award is None:
                     legs.append(T.void_pending(pending[b.id], "bid"))
                     continue
                 paid = award.price_fen * award.quantity
-                units = self.ledger.open_account_in(conn, b.bidder, auction.instrument)
+                units = account(conn, b.bidder, auction.instrument)
                 legs += [
                     T.post_pending(pending[b.id], paid, "auction"),
-                    T.move(clear_cash.id, seller_cash.id, CASH, paid, "auction"),
-                    T.move(clear_units.id, units.id, auction.instrument, award.quantity, "auction"),
+                    T.move(clear_cash, seller_cash, rules.cash, paid, "auction"),
+                    T.move(clear_units, units, auction.instrument, award.quantity, "auction"),
                 ]
-                deliveries.append((auction.instrument, seller_units.id, units.id, award.quantity))
-            result, _ = self.settle_batch(
-                conn, Batch("exchange", f"close:{auction_id}", legs), deliveries
-            )
+                deals.append(
+                    Deal(
+                        "auction",
+                        auction.instrument,
+                        b.bidder,
+                        auction.seller,
+                        award.price_fen,
+                        award.quantity,
+                        b.id,
+                        auction.id,
+                        "buy",
+                        admit=(b.bidder,),
+                    )
+                )
+            if deals:
+                done = self.gate.execute(conn, rules, deals, legs, key=f"close:{auction_id}")
+                batch_id = done.batch.batch_id
+            else:  # nothing trades: the reservations are released, whatever the hour
+                batch_id = self.ledger.post_in(
+                    conn, Batch("exchange", f"close:{auction_id}", legs)
+                ).batch_id
             for b in rows:
                 award = won.get(b.id)
                 conn.execute(
@@ -344,7 +366,7 @@ class Auctions:
             conn.execute(
                 exchange_auctions.update()
                 .where(exchange_auctions.c.id == auction_id)
-                .values(state="closed", sold=sold, pending_transfer=None, batch_id=result.batch_id)
+                .values(state="closed", sold=sold, pending_transfer=None, batch_id=batch_id)
             )
             auditlog.append(
                 conn,
@@ -354,6 +376,16 @@ class Auctions:
                 {"sold": sold, "awards": len(awards)},
             )
             return self._get(conn, auction_id), self._bids(conn, auction_id)
+
+    def _eligible(self, conn: sa.Connection, rules: Market, auction: Auction, b: BidRecord) -> bool:
+        """Whether a bid may take part in the close: inside the close day's band, from a
+        member admitted now (the gate's own checks; the gate checks the awards again)."""
+        try:
+            self.gate.check_band(conn, rules, auction.instrument, b.price_fen)
+            self.gate.admit(conn, b.bidder, rules)
+        except OrderRefusedError:
+            return False
+        return True
 
     def auctions(self, *, limit: int = 50) -> list[Auction]:
         with self.engine.connect() as conn:
@@ -369,9 +401,6 @@ class Auctions:
             return self._bids(conn, auction_id)
 
     # -- internals --------------------------------------------------------------------------------
-
-    def _clearing(self, conn: sa.Connection, asset: str) -> Account:
-        return clearing_account(self.ledger, conn, asset)
 
     @staticmethod
     def _get(conn: sa.Connection, auction_id: int, *, lock: bool = False) -> Auction:
@@ -412,6 +441,14 @@ def _auction(row: Any) -> Auction:
         row.closes_at,
         row.state,
         row.sold,
+    )
+
+
+def _reused(key: str, what: str, first: int) -> OrderRefusedError:
+    return OrderRefusedError(
+        "KEY_REUSED",
+        f"key {key!r} was used for {what} {first} with other terms",
+        f"幂等键 {key!r} 已用于条件不同的{'竞价' if what == 'auction' else '报价'} {first}",
     )
 
 

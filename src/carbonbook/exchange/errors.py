@@ -45,3 +45,13 @@ class OrderRefusedError(ExchangeError):
 class UnknownOrderError(ExchangeError):
     code = "UNKNOWN_ORDER"
     http_status = 404
+
+
+class RequestKeyError(ExchangeError):
+    """An Idempotency-Key missing, or the header and the body naming two different keys."""
+
+    http_status = 422
+
+    def __init__(self, code: str, message: str, message_zh: str) -> None:
+        super().__init__(message, message_zh)
+        self.code = code  # type: ignore[misc]

@@ -46,6 +46,10 @@ class Market:
     reference_fen: int
     source: str
     holidays: frozenset[date] = frozenset()  # 休市: closed all day (Asia/Shanghai)
+    cash: str = "CNY"  # what buyers pay in: the practice market's own practice cash
+    practice: bool = False  # practice instruments and cash only, kept out of real balances
+    grant_fen: int = 0  # practice cash granted to each member (practice markets)
+    grant_units: int = 0  # practice units of each instrument granted to each member
 
     def is_open(self, moment: datetime, *, block: bool = False) -> bool:
         local = moment.astimezone(SHANGHAI)
@@ -129,4 +133,8 @@ def _market(e: dict[str, Any], holidays: frozenset[date]) -> Market:
         reference_fen=_fen(str(e["reference_price"])),
         source=str(e["source"]),
         holidays=holidays if e.get("holidays", True) else frozenset(),
+        cash=str(e.get("cash", "CNY")),
+        practice=bool(e.get("practice", False)),
+        grant_fen=_fen(str(e.get("grant_cash", "0"))),
+        grant_units=int(e.get("grant_units", 0)),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from carbonbook.numbers import fen_to_yuan_text, mg_to_grams_text
 
 # Units of the core assets; every other asset (registry units) counts whole tonnes.
-UNITS = {"CNY": "fen", "POINT": "point", "CO2E_MG": "mg"}
+# Practice cash (模拟资金, the exchange's practice market) is kept in fen like the real yuan.
+UNITS = {"CNY": "fen", "CNY-PRACTICE": "fen", "POINT": "point", "CO2E_MG": "mg"}
 
 
 def unit_of(asset: str) -> str:

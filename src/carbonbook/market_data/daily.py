@@ -20,7 +20,7 @@ class Tick:
     day: str
     price_fen: int
     quantity: int
-    mode: str  # listing | block
+    mode: str  # listing | auction | block
 
 
 @dataclass(slots=True)
@@ -51,6 +51,12 @@ class Day:
         }
 
 
+# The online (线上) modes: listing and take-up trades (挂牌/摘牌) and one-sided auction awards
+# (单向竞价) set the high, low and close and so the next day's reference price; block
+# agreement trades (大宗协议) are negotiated off the book and count in volume only.
+ONLINE_MODES = ("listing", "auction")
+
+
 def _average(turnover: int, volume: int) -> int:
     return (2 * turnover + volume) // (2 * volume)  # half up
 
@@ -71,7 +77,7 @@ def daily(
     reference = reference_fen
     for day in sorted(set(by_day) | set(listings_by_day)):
         trades = by_day.get(day, [])
-        online = [t for t in trades if t.mode == "listing"]
+        online = [t for t in trades if t.mode in ONLINE_MODES]
         first = online[0].price_fen if online else None
         record = Day(day, first if open_rule == "first_trade" and first else reference)
         for t in trades:
@@ -82,7 +88,9 @@ def daily(
         if online:
             record.high_fen = max(t.price_fen for t in online)
             record.low_fen = min(t.price_fen for t in online)
-            record.close_fen = _average(record.turnover_fen["listing"], record.volume["listing"])
+            record.close_fen = _average(
+                sum(t.price_fen * t.quantity for t in online), sum(t.quantity for t in online)
+            )
         else:
             record.close_fen = reference  # nothing traded online: the previous close stands
         volume = sum(record.volume.values())
@@ -100,9 +108,9 @@ def cumulative(days: list[Day]) -> dict[str, Any]:
     volume = {"listing": 0, "block": 0}
     turnover = {"listing": 0, "block": 0}
     for d in days:
-        for mode in volume:
-            volume[mode] += d.volume.get(mode, 0)
-            turnover[mode] += d.turnover_fen.get(mode, 0)
+        for mode in d.volume:
+            volume[mode] = volume.get(mode, 0) + d.volume[mode]
+            turnover[mode] = turnover.get(mode, 0) + d.turnover_fen.get(mode, 0)
     total_volume = sum(volume.values())
     share = {
         mode: None if not total_volume else f"{volume[mode] * 100 / total_volume:.2f}"

@@ -250,7 +250,11 @@ def _page(
         bids=depth["bids"],
         reference=depth["reference_fen"],
         band=depth["band_fen"],
-        trades=exchange.trades(market_id, instrument, limit=20),
+        # Members see their own side of a trade and no counterparty (as over the API).
+        trades=[
+            t.to_document(None if _staff(user) else user.owner)
+            for t in exchange.trades(market_id, instrument, limit=20)
+        ],
         orders=exchange.orders(user.owner, limit=30),
         blocks=exchange.blocks(user.owner, limit=20),
         block_key=secrets.token_urlsafe(12),
@@ -259,3 +263,8 @@ def _page(
         notice=notice,
         status=status,
     )
+
+
+def _staff(user: User) -> bool:
+    """The exchange's operators and the regulator see both parties of every trade."""
+    return user.can(Permission.RUN_EXCHANGE) or user.can(Permission.REGULATE_REGISTRY)
