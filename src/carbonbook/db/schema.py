@@ -322,6 +322,17 @@ meter_readings = sa.Table(
     sa.Column("received_at", Micros, nullable=False),
 )
 
+# A meter belongs to one person (电表绑定): the first reading stored binds it; the key decides a
+# race between two batches, and a reading naming another person is refused.
+meter_bindings = sa.Table(
+    "meter_bindings",
+    metadata,
+    sa.Column("platform", sa.String(60), primary_key=True),  # the utility partner
+    sa.Column("meter_id", sa.String(120), primary_key=True),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("bound_at", Micros, nullable=False),
+)
+
 # Photo check-ins (拍照打卡, 光盘打卡): the photo, its perceptual hash, and the review.
 checkins = sa.Table(
     "checkins",
