@@ -113,3 +113,50 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(engine):
 def test_a_behaviour_the_methodology_does_not_know_is_refused(engine):
     with pytest.raises(NotACheckinBehaviourError):
         Checkins(engine).submit("chen", "teleport", photo(7), ALI)
+
+
+def _with_gps(data: bytes) -> bytes:
+    """The photo as a phone writes it: EXIF with the camera, a time and the GPS position."""
+    image = Image.open(io.BytesIO(data))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0132] = "2026:11:20 08:00:00"  # DateTime
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (39.0, 54.0, 27.0)  # latitude: a home in Beijing
+    gps[3], gps[4] = "E", (116.0, 23.0, 50.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_exif_and_gps_are_stripped_before_the_photo_is_stored(engine):
+    upload = _with_gps(photo(41))
+    assert Image.open(io.BytesIO(upload)).getexif().get_ifd(0x8825)  # the upload has GPS
+    service = Checkins(engine)
+    checkin = service.submit("chen", "metro_checkin", upload, ALI)
+    media_type, kept, _ = service.photo(checkin.id)
+    assert media_type == "image/jpeg"
+    assert b"Exif" not in kept
+    assert b"PhoneMaker" not in kept
+    again = Image.open(io.BytesIO(kept))
+    assert len(again.getexif()) == 0
+    assert "exif" not in again.info
+    assert again.size == (640, 480)
+
+
+def test_an_approval_past_the_daily_cap_says_it_credited_nothing(engine):
+    # metro_checkin: four trips a day. The fifth approved the same day cannot be credited; the
+    # reviewer is told why and the check-in does not read `approved`.
+    service = Checkins(engine)
+    done = [service.submit("chen", "metro_checkin", photo(100 + n), ALI) for n in range(5)]
+    for checkin in done[:4]:
+        assert service.approve(checkin.id, "reviewer-1", ALI)["status"] == "approved"
+    fifth = service.approve(done[4].id, "reviewer-1", ALI)
+    assert fifth["status"] == "not_credited"
+    assert fifth["code"] == "DAILY_CAP"
+    assert fifth["message_zh"]
+    assert fifth["message"]
+    assert grams(engine, "chen") == 4 * 200_000
+    mine = {c.id: c for c in service.of("chen")}
+    assert mine[done[4].id].status == "not_credited"
+    assert (mine[done[4].id].reason or "").startswith("DAILY_CAP")
