@@ -346,8 +346,11 @@ checkins = sa.Table(
     sa.Column("media_type", sa.String(20), nullable=False),
     sa.Column("width", sa.Integer, nullable=False),
     sa.Column("height", sa.Integer, nullable=False),
-    sa.Column("photo", sa.LargeBinary, nullable=False),
-    sa.Column("status", sa.SmallInteger, nullable=False),  # 0 pending, 1 approved, 2 rejected
+    sa.Column("photo", sa.LargeBinary, nullable=False),  # re-encoded: no EXIF/GPS is kept
+    # ORB features and a thumbnail (personal/photo_match.py); None: computed on first compare
+    sa.Column("features", sa.LargeBinary, nullable=True),
+    # 0 pending, 1 approved, 2 rejected, 3 approved but not credited (e.g. the daily cap)
+    sa.Column("status", sa.SmallInteger, nullable=False),
     sa.Column("submitted_at", Micros, nullable=False),
     sa.Column("reviewer", sa.String(120), nullable=True),
     sa.Column("reviewed_at", Micros, nullable=True),

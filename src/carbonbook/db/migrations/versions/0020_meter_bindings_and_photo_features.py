@@ -1,4 +1,4 @@
-"""meter bindings: a meter belongs to one person (the first reading stored binds it)
+"""meter bindings (a meter belongs to one person) and photo features (duplicate check-ins)
 
 Revision ID: 0020
 Revises: 0018
@@ -33,6 +33,12 @@ def upgrade() -> None:
         "WHERE f.platform = r.platform AND f.meter_id = r.meter_id)"
     )
 
+    # ORB features and a thumbnail per check-in photo; older rows get theirs on first compare.
+    with op.batch_alter_table("checkins", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("features", sa.LargeBinary(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("checkins", schema=None) as batch_op:
+        batch_op.drop_column("features")
     op.drop_table("meter_bindings")
