@@ -9,7 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from carbonbook.db.engine import make_engine
+from carbonbook.db.migrate import upgrade
 from carbonbook.db.schema import personal_events
 from carbonbook.identity.model import Role
 from carbonbook.identity.service import Identity
@@ -237,3 +241,47 @@ def test_a_run_whose_people_no_longer_hold_the_grams_issues_nothing(bridge: Brid
     assert refused.value.code == "GRAMS_NOT_HELD"
     assert bridge.runs() == []
     assert Registry(engine).holdings(AGG) == []
+
+
+# -- a property: whatever the order of runs and aggregators, no milligram is counted twice -------
+
+_AMOUNTS = st.lists(
+    st.tuples(
+        st.sampled_from(["chen", "xu", "lin"]),
+        st.integers(min_value=1, max_value=900_000_000),
+        st.sampled_from([AGG, OTHER_AGG, None]),  # None: no run after this event
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(steps=_AMOUNTS)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_issued_tonnes_and_retired_grams_always_agree(steps, tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('bridge') / 'p.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    Identity(engine).register("bjagg", "aggregator-pw", Role.ENTERPRISE, owner=AGG)
+    Identity(engine).register("szagg", "aggregator-pw", Role.ENTERPRISE, owner=OTHER_AGG)
+    bridge = Bridge(Registry(engine))
+    credited: dict[str, int] = {}
+    for n, (person, mg, aggregator) in enumerate(steps):
+        _big_event(engine, f"e{n}", mg, "bj-green-life@2023", person=person)
+        credited[person] = credited.get(person, 0) + mg
+        if aggregator is not None:
+            bridge.run(unit_type="PCER-BJ", vintage=2025, aggregator=aggregator, by="mee")
+    runs = bridge.runs("PCER-BJ")
+    tonnes = sum(r.tonnes for r in runs)
+    retired = _mg(engine, RETIRED_OWNER, RETIRED_NAME)
+    assert retired == tonnes * MG_PER_TONNE  # the grams behind every issued tonne, no more
+    assert sum(_mg(engine, f"person:{p}") for p in credited) + retired == sum(credited.values())
+    for aggregator in (AGG, OTHER_AGG):  # each aggregator's runs account for their own grams
+        own = sorted((r for r in runs if r.aggregator == aggregator), key=lambda r: r.id)
+        if own:
+            issued = sum(r.tonnes for r in own) * MG_PER_TONNE
+            assert sum(r.events_mg for r in own) == issued + own[-1].remainder_mg
+            held = sum(h.balance for h in Registry(engine).holdings(aggregator))
+            assert held == sum(r.tonnes for r in own)
+    assert all(p.verify() for person in credited for p in bridge.proofs_of(person))
+    engine.dispose()
