@@ -7,15 +7,19 @@ degrees, mirrored, cropped or shown inside a screenshot. Those are caught by loc
    grey, its long side brought to `WORK_SIDE` pixels; a mirrored copy is caught by matching
    the mirror image of the upload too.
 2. Matches that pass Lowe's ratio test vote, under RANSAC, for one similarity transform
-   (rotation, uniform scale, translation). A crop or a screenshot frame only removes points;
-   the photo inside still moves as one rigid piece.
+   (rotation, uniform scale, translation); at least `MIN_INLIERS` and a quarter of them must
+   agree. A crop or a screenshot frame only removes points; the photo inside still moves as
+   one rigid piece.
 3. Two different photos of similar scenes can still share a dozen consistent matches (the
    same kind of corner on the same background). So a found transform is checked on the
    pixels: the upload is warped onto the stored photo's thumbnail and the two must correlate
    (normalised cross-correlation over the overlap) before they count as one photo.
 
-Each stored check-in keeps its fingerprint (`Fingerprint.to_bytes`, about 40 KB), so a new
-upload is compared without decoding anyone's photo again.
+Each stored check-in keeps its fingerprint (`Fingerprint.to_bytes`, about 50 KB), so a new
+upload is compared without decoding anyone's photo again. Measured on generated photos: every
+copy in the tests is caught, and no pair of 1,770 different photos of similar scenes matched
+(a transform alone did: a dozen chance inliers, hence the inlier share and the pixel check);
+a comparison costs about 13 ms a stored photo (1.3 s against 100 on this machine).
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from PIL import Image, ImageOps
 
 WORK_SIDE = 800  # the long side the features are computed at
 THUMB_SCALE = 4  # the thumbnail for the pixel check is the working image / 4
-FEATURES = 1000
+FEATURES = 500
 RATIO = 0.75  # Lowe's ratio test
 RANSAC_PX = 3.0  # reprojection tolerance at WORK_SIDE
-MIN_INLIERS = 8  # below this no transform is even checked on the pixels
-MIN_CORRELATION = 0.75  # the pixel check: NCC of the overlap after warping
+MIN_GOOD = 8  # ratio-test matches needed to look for a transform at all
+MIN_INLIERS = 12  # matches that agree on one transform
+MIN_INLIER_SHARE = 0.25  # of the ratio-test matches: a copy's agree, chance ones scatter
+MIN_CORRELATION = 0.8  # the pixel check: NCC of the overlap after warping
 MIN_OVERLAP_PX = 600  # thumbnail pixels the overlap must cover (a 25 % crop keeps ~4,000)
 MAX_SCALE = 6.0  # a screenshot shrinks a photo, but not past this
 _HEADER = struct.Struct("<4sHHH")  # magic, points, thumbnail width, height
@@ -102,19 +108,22 @@ def same_photo(upload: tuple[Fingerprint, Fingerprint], stored: Fingerprint) -> 
     return any(_matches(query, stored) for query in upload)
 
 
-def _matches(query: Fingerprint, stored: Fingerprint) -> bool:
+def _matches(query: Fingerprint, stored: Fingerprint) -> bool:  # noqa: PLR0911 - one per test
     if len(query.descriptors) < 2 or len(stored.descriptors) < 2:
         return False
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query.descriptors, stored.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-    if len(good) < MIN_INLIERS:
+    if len(good) < MIN_GOOD:
         return False
     src = query.points[[g.queryIdx for g in good]]
     dst = stored.points[[g.trainIdx for g in good]]
     transform, mask = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX
     )
-    if transform is None or mask is None or int(mask.sum()) < MIN_INLIERS:
+    if transform is None or mask is None:
+        return False
+    inliers = int(mask.sum())
+    if inliers < MIN_INLIERS or inliers < MIN_INLIER_SHARE * len(good):
         return False
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     if not 1 / MAX_SCALE <= scale <= MAX_SCALE:
