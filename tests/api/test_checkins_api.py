@@ -50,3 +50,23 @@ def test_a_file_that_is_not_a_photo_is_refused_with_a_code(world: World):
     assert r.status_code == 422
     assert r.json()["code"] == "NOT_AN_IMAGE"
     assert r.json()["message_zh"]
+
+
+def test_an_approval_past_the_daily_cap_answers_not_credited(world: World):
+    from carbonbook.methodology.registry import get
+    from carbonbook.personal.checkins import Checkins
+    from tests.personal.test_checkins import photo
+
+    world.identity.register("reviewer", PASSWORD, Role.VERIFIER, owner="verifier:demo")
+    service, ali = Checkins(world.identity.engine), get("ali-88@2023")
+    done = [service.submit("chen", "metro_checkin", photo(300 + n), ali) for n in range(5)]
+    reviewer = world.token("reviewer")
+    for checkin in done[:4]:
+        r = world.client.post(f"/api/v1/review/checkins/{checkin.id}/approve", headers=reviewer)
+        assert r.json()["status"] == "approved"
+    r = world.client.post(f"/api/v1/review/checkins/{done[4].id}/approve", headers=reviewer)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["code"]) == ("not_credited", "DAILY_CAP")
+    assert r.json()["message_zh"]
+    mine = world.client.get("/api/v1/me/checkins", headers=world.token("chen")).json()
+    assert {c["id"]: c["status"] for c in mine}[done[4].id] == "not_credited"

@@ -44,3 +44,23 @@ def test_a_utility_posts_readings_and_the_saving_is_credited(world: World, engin
     bad = post(world, partner.key_id, secret, {"rows": []})
     assert bad.status_code == 422
     assert bad.json()["code"] == "BAD_READING"
+
+
+def test_a_meter_read_for_one_person_is_refused_for_another(world: World, engine):
+    partner, secret = world.identity.register_partner("csg-shenzhen", "南方电网深圳")
+    Personal(engine).link_platform("lin", "csg-shenzhen")
+    Personal(engine).link_platform("xu", "csg-shenzhen")
+    yesterday = datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)
+    first = {"meter_id": "m-7", "person": "lin", "day": str(yesterday - timedelta(days=2)),
+             "reading_kwh": "100"}  # fmt: skip
+    assert post(world, partner.key_id, secret, {"readings": [first]}).status_code == 200
+    theirs = [
+        {"meter_id": "m-7", "person": "xu", "day": str(yesterday - timedelta(days=1)),
+         "reading_kwh": "104"},
+        {"meter_id": "m-7", "person": "xu", "day": str(yesterday), "reading_kwh": "109"},
+    ]  # fmt: skip
+    r = post(world, partner.key_id, secret, {"readings": theirs})
+    assert r.status_code == 200, r.text
+    assert [x["code"] for x in r.json()["rejected"]] == ["METER_BOUND_TO_OTHER"] * 2
+    assert r.json()["rejected"][0]["message_zh"]
+    assert r.json()["people"] == {}

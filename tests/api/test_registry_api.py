@@ -184,7 +184,17 @@ def test_the_bridge_issues_pcer_and_a_person_gets_proofs(world: World):
         ' "quantity": "2.5", "unit": "km", "occurred_at": "2025-06-01T08:00:00+08:00"}'
     )
     assert personal.ingest_lines([line], get("bj-green-life@2023")).accepted == 1
-    body = {"unit_type": "PCER-BJ", "vintage": 2025, "aggregator": "agg:bj"}
+    world.identity.register("bjagg", "aggregator-pw", Role.ENTERPRISE, owner="entity:bj-agg")
+    admin = world.token("admin")
+    for nobody in ("nobody", "person:chen", "entity:nobody"):
+        refused = {"unit_type": "PCER-BJ", "vintage": 2025, "aggregator": nobody}
+        r = world.client.post("/api/v1/registry/pcer-runs", json=refused, headers=admin)
+        assert (r.status_code, r.json()["code"]) == (422, "UNKNOWN_AGGREGATOR"), r.text
+        assert r.json()["message_zh"]
+    early = {"unit_type": "PCER-BJ", "vintage": 2019, "aggregator": "entity:bj-agg"}
+    r = world.client.post("/api/v1/registry/pcer-runs", json=early, headers=admin)
+    assert (r.status_code, r.json()["code"]) == (422, "VINTAGE_NOT_COVERED"), r.text
+    body = {"unit_type": "PCER-BJ", "vintage": 2025, "aggregator": "entity:bj-agg"}
     chen = world.token("chen")
     assert (
         world.client.post("/api/v1/registry/pcer-runs", json=body, headers=chen).status_code == 403

@@ -141,3 +141,50 @@ def test_a_methodology_without_a_city_figure_cannot_quantify_meters(meters):
 def test_saved_kwh_is_never_negative_and_rounds_down_to_the_watt_hour():
     assert saved_kwh(Decimal(9), Decimal(8)) == 0
     assert saved_kwh(Decimal("6.0004"), Decimal(8)) == Decimal("1.999")
+
+
+def test_a_meter_belongs_to_the_first_person_it_was_read_for(engine, meters):
+    # lin's meter m-1 is read for two days; then the utility names wu for the same meter: the
+    # saving of lin's household must never reach wu's account.
+    Personal(engine).link_platform("wu", UTILITY)
+    meters.ingest(readings(["6"]), SZ, UTILITY, today=TODAY)
+    later = [
+        {"meter_id": "m-1", "person": "wu", "day": "2026-11-03", "reading_kwh": "1010"},
+        {"meter_id": "m-1", "person": "wu", "day": "2026-11-04", "reading_kwh": "1014"},
+    ]
+    report = meters.ingest(later, SZ, UTILITY, today=TODAY).to_document()
+    assert [r["code"] for r in report["rejected"]] == ["METER_BOUND_TO_OTHER"] * 2
+    assert all(r["message_zh"] != r["message"] for r in report["rejected"])
+    assert report["stored"] == 0
+    assert grams(engine, "wu") == 0
+    assert grams(engine) == 1_140_600
+    # The owner's own readings still go on.
+    mine = [{**r, "person": "lin"} for r in later]
+    meters.ingest(mine, SZ, UTILITY, today=TODAY)
+    assert grams(engine) == 1_140_600 + 2 * 1_140_600 + 4 * 570_300
+
+
+def test_a_rolled_back_reading_is_refused_and_never_becomes_the_next_base(engine, meters):
+    # 1000 -> 1006 on day 2, then the register "reads" 10 on day 3 and 16 on day 4. Had day 3
+    # become a base, day 4 would show 6 kWh used and credit 2 kWh saved.
+    series = readings(["6"])
+    series += [
+        {"meter_id": "m-1", "person": "lin", "day": "2026-11-03", "reading_kwh": "10"},
+        {"meter_id": "m-1", "person": "lin", "day": "2026-11-04", "reading_kwh": "16"},
+    ]
+    report = meters.ingest(series, SZ, UTILITY, today=TODAY).to_document()
+    assert [r["code"] for r in report["rejected"]] == ["METER_ROLLBACK"] * 2
+    assert [d["day"] for d in report["days"]] == ["2026-11-02"]
+    assert grams(engine) == 1_140_600
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(meter_readings.c.day).order_by(meter_readings.c.day))
+        assert list(kept.scalars()) == ["2026-11-01", "2026-11-02"]
+
+
+def test_a_late_reading_above_a_later_days_register_is_a_rollback_too(engine, meters):
+    series = readings(["6", "6"])  # 1000, 1006, 1012
+    meters.ingest([series[0], series[2]], SZ, UTILITY, today=TODAY)
+    late = {**series[1], "reading_kwh": "1020"}  # above day 3's 1012
+    report = meters.ingest([late], SZ, UTILITY, today=TODAY).to_document()
+    assert [r["code"] for r in report["rejected"]] == ["METER_ROLLBACK"]
+    assert grams(engine) == 0

@@ -66,3 +66,21 @@ def test_upload_reject_with_a_reason(client: TestClient):
     mine = client.get("/checkins").text
     assert 'data-status="rejected"' in mine
     assert "照片模糊" in mine
+
+
+def test_an_approval_past_the_cap_tells_the_reviewer_and_the_person(client: TestClient):
+    from carbonbook.methodology.registry import get
+
+    service = Checkins(client.engine)  # type: ignore[attr-defined]
+    ali = get("ali-88@2023")
+    done = [service.submit("chen", "metro_checkin", photo(200 + n), ali) for n in range(5)]
+    for checkin in done[:4]:
+        service.approve(checkin.id, "reviewer", ali)
+    log_in(client, "shen")
+    queue = client.get("/review").text
+    page = client.post(f"/review/{done[4].id}/approve", data={"csrf": csrf_of(queue)})
+    assert page.status_code == 200
+    assert 'data-code="DAILY_CAP"' in page.text
+    client.cookies.clear()
+    log_in(client, "chen")
+    assert 'data-status="not_credited"' in client.get("/checkins").text

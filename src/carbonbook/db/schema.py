@@ -327,6 +327,17 @@ meter_readings = sa.Table(
     sa.Column("received_at", Micros, nullable=False),
 )
 
+# A meter belongs to one person (电表绑定): the first reading stored binds it; the key decides a
+# race between two batches, and a reading naming another person is refused.
+meter_bindings = sa.Table(
+    "meter_bindings",
+    metadata,
+    sa.Column("platform", sa.String(60), primary_key=True),  # the utility partner
+    sa.Column("meter_id", sa.String(120), primary_key=True),
+    sa.Column("person", sa.String(120), nullable=False),
+    sa.Column("bound_at", Micros, nullable=False),
+)
+
 # Photo check-ins (拍照打卡, 光盘打卡): the photo, its perceptual hash, and the review.
 checkins = sa.Table(
     "checkins",
@@ -340,8 +351,11 @@ checkins = sa.Table(
     sa.Column("media_type", sa.String(20), nullable=False),
     sa.Column("width", sa.Integer, nullable=False),
     sa.Column("height", sa.Integer, nullable=False),
-    sa.Column("photo", sa.LargeBinary, nullable=False),
-    sa.Column("status", sa.SmallInteger, nullable=False),  # 0 pending, 1 approved, 2 rejected
+    sa.Column("photo", sa.LargeBinary, nullable=False),  # re-encoded: no EXIF/GPS is kept
+    # ORB features and a thumbnail (personal/photo_match.py); None: computed on first compare
+    sa.Column("features", sa.LargeBinary, nullable=True),
+    # 0 pending, 1 approved, 2 rejected, 3 approved but not credited (e.g. the daily cap)
+    sa.Column("status", sa.SmallInteger, nullable=False),
     sa.Column("submitted_at", Micros, nullable=False),
     sa.Column("reviewer", sa.String(120), nullable=True),
     sa.Column("reviewed_at", Micros, nullable=True),

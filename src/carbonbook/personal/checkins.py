@@ -3,9 +3,16 @@ approves or rejects it, and an approved check-in is credited like any event, as 
 evidence (the methodology weighs it; a self check-in is worth less than operator data).
 
 A photo is checked before anything is stored: size, that it decodes as JPEG, PNG or WebP,
-and that its pixel count is no decompression bomb. Its perceptual hash (pHash) is compared
-with every stored check-in, everyone's: a re-sent, resized or re-encoded copy of a photo
-already submitted is refused, so one plate cannot be checked in twice or by two people.
+and that its pixel count is no decompression bomb. It is compared with every stored check-in,
+everyone's: its perceptual hash (pHash) catches a re-sent, resized or re-encoded copy, and its
+local features (`photo_match`: ORB, a RANSAC similarity and a pixel check) a copy rotated by
+any angle, mirrored, cropped by up to a quarter or shown inside a screenshot; so one plate
+cannot be checked in twice or by two people.
+
+What is stored is the photo re-encoded from its pixels (orientation applied), never the
+upload: EXIF, GPS, XMP and text chunks never reach the database or a reviewer. An approval
+whose act cannot be credited (the day's cap reached) ends `not_credited` with the reason, not
+`approved` with nothing credited.
 """
 
 from __future__ import annotations
@@ -20,11 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import imagehash
 import sqlalchemy as sa
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from carbonbook.db.schema import checkins
 from carbonbook.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
 from carbonbook.methodology.registry import get as get_methodology
+from carbonbook.personal.photo_match import (
+    Fingerprint,
+    fingerprint,
+    fingerprints_of_upload,
+    same_photo,
+)
 from carbonbook.personal.service import Personal
 
 if TYPE_CHECKING:
@@ -35,8 +48,19 @@ MAX_PIXELS = 40_000_000  # a phone photo is ~12 MP; anything past this is refuse
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 NEAR_DUPLICATE_BITS = 6  # pHash Hamming distance at or below which two photos are one
 PLATFORM = "checkin"  # the identity space of check-in events: (checkin, checkin-ID)
-PENDING, APPROVED, REJECTED = 0, 1, 2
-STATUS_NAMES = {PENDING: "pending", APPROVED: "approved", REJECTED: "rejected"}
+PENDING, APPROVED, REJECTED, NOT_CREDITED = 0, 1, 2, 3
+STATUS_NAMES = {
+    PENDING: "pending",
+    APPROVED: "approved",
+    REJECTED: "rejected",
+    NOT_CREDITED: "not_credited",  # approved, but the act could not be credited (e.g. the cap)
+}
+JPEG_QUALITY = 92  # the stored copy: re-encoded without metadata, visually the same
+
+
+NOT_CREDITED_ZH = {
+    "DAILY_CAP": "审核已通过，但当日该行为已达每日上限，未计入减排量",
+}
 
 
 class PhotoError(ValidationFailedError):
@@ -74,7 +98,9 @@ class Photo:
     width: int
     height: int
     phash: str
-    sha256: str
+    sha256: str  # of the upload: the same file sent again is refused by its key
+    clean: bytes  # what is stored: the pixels re-encoded, no EXIF/GPS/XMP/text chunks
+    prints: tuple[Fingerprint, Fingerprint]  # the photo's features and its mirror image's
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +142,10 @@ def inspect_photo(data: bytes) -> Photo:
                 probe.verify()  # structure and checksums, without decoding every pixel
             with Image.open(io.BytesIO(data)) as image:
                 image.load()  # now decode: a truncated file fails here
-                phash = str(imagehash.phash(image))
+                upright = ImageOps.exif_transpose(image)  # the orientation tag goes with EXIF
+                phash = str(imagehash.phash(upright))
+                clean = _without_metadata(upright, probe.format or "")
+                prints = fingerprints_of_upload(upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _bomb(0, 0) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
@@ -128,7 +157,31 @@ def inspect_photo(data: bytes) -> Photo:
         raise PhotoError(
             "only JPEG, PNG and WebP photos are accepted", "只接受 JPEG、PNG 和 WebP 照片"
         )
-    return Photo(media, width, height, phash, hashlib.sha256(data).hexdigest())
+    return Photo(
+        media,
+        upright.width,
+        upright.height,
+        phash,
+        hashlib.sha256(data).hexdigest(),
+        clean,
+        prints,
+    )
+
+
+def _without_metadata(image: Image.Image, fmt: str) -> bytes:
+    """The pixels alone, re-encoded: a fresh image carries no EXIF, GPS, XMP, ICC or text."""
+    alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    mode = "RGBA" if alpha and fmt != "JPEG" else "RGB"
+    bare = Image.new(mode, image.size)
+    bare.paste(image.convert(mode))
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        bare.save(out, "JPEG", quality=JPEG_QUALITY)
+    elif fmt == "WEBP":
+        bare.save(out, "WEBP", quality=JPEG_QUALITY)
+    else:
+        bare.save(out, "PNG", optimize=False)
+    return out.getvalue()
 
 
 def _bomb(width: int, height: int) -> DecompressionBombError:
@@ -174,7 +227,8 @@ class Checkins:
                     media_type=photo.media_type,
                     width=photo.width,
                     height=photo.height,
-                    photo=data,
+                    photo=photo.clean,
+                    features=photo.prints[0].to_bytes(),
                     status=PENDING,
                     submitted_at=now,
                 )
@@ -184,10 +238,13 @@ class Checkins:
 
     @staticmethod
     def _refuse_duplicates(conn: sa.Connection, photo: Photo) -> None:
-        # A linear scan of 16-hex-digit hashes: ~1 M per second in Python. A BK-tree or
-        # multi-index hashing replaces it when check-ins number in the millions.
-        for other_id, other in conn.execute(sa.select(checkins.c.id, checkins.c.phash)):
-            if hamming(photo.phash, other) <= NEAR_DUPLICATE_BITS:
+        # A linear scan: the hash costs nothing, the features ~10 ms a stored photo. An index
+        # (a BK-tree on the hashes, a vocabulary of descriptors) replaces it at scale.
+        c = checkins.c
+        for other_id, other, features in conn.execute(sa.select(c.id, c.phash, c.features)):
+            if hamming(photo.phash, other) <= NEAR_DUPLICATE_BITS or same_photo(
+                photo.prints, _stored_print(conn, other_id, features)
+            ):
                 raise DuplicatePhotoError(
                     f"this photo matches check-in {other_id} already submitted",
                     f"这张照片与已提交的打卡 {other_id} 重复",
@@ -224,7 +281,10 @@ class Checkins:
         """Approve and credit: the event `(checkin, checkin-ID)` goes through ingestion.
 
         Approving an approved check-in again re-offers its event, which ingestion credits at
-        most once: the way to finish an approval whose crediting was interrupted.
+        most once: the way to finish an approval whose crediting was interrupted. When the act
+        cannot be credited (the person's day is at the behaviour's cap, or any other refusal
+        of the ingestion), the check-in ends `not_credited` with the reason, and the answer
+        says so: `status`, `code`, `message`, `message_zh`.
         """
         with self.engine.begin() as conn:
             row = self._claim(conn, checkin_id, reviewer, APPROVED, None)
@@ -243,7 +303,25 @@ class Checkins:
             "evidence": "screenshot",
         }
         report = Personal(self.engine).ingest_lines([json.dumps(event)], methodology)
-        return report.to_document()
+        document = report.to_document()
+        if report.accepted or report.duplicates or not report.rejected:
+            return {**document, "status": STATUS_NAMES[APPROVED]}
+        refusal = report.rejected[0]
+        code, message = str(refusal["code"]), str(refusal["message"])
+        message_zh = NOT_CREDITED_ZH.get(code, f"审核已通过，但未能计入减排量：{code}")
+        with self.engine.begin() as conn:
+            conn.execute(
+                checkins.update()
+                .where(checkins.c.id == checkin_id, checkins.c.status == APPROVED)
+                .values(status=NOT_CREDITED, reason=f"{code}: {message}"[:500])
+            )
+        return {
+            **document,
+            "status": STATUS_NAMES[NOT_CREDITED],
+            "code": code,
+            "message": f"approved but not credited: {message}",
+            "message_zh": message_zh,
+        }
 
     def reject(self, checkin_id: int, reviewer: str, reason: str) -> Checkin:
         if not reason.strip():
@@ -272,6 +350,19 @@ class Checkins:
                 f"check-in {checkin_id} was already reviewed", f"打卡 {checkin_id} 已审核"
             )
         return row
+
+
+def _stored_print(conn: sa.Connection, checkin_id: int, features: bytes | None) -> Fingerprint:
+    """A stored check-in's features; one stored before they were kept gets them now, once."""
+    if features is not None:
+        return Fingerprint.from_bytes(bytes(features))
+    data = conn.execute(sa.select(checkins.c.photo).where(checkins.c.id == checkin_id)).scalar_one()
+    with Image.open(io.BytesIO(bytes(data))) as image:
+        found = fingerprint(ImageOps.exif_transpose(image))
+    conn.execute(
+        checkins.update().where(checkins.c.id == checkin_id).values(features=found.to_bytes())
+    )
+    return found
 
 
 def _checkin(row: Any) -> Checkin:

@@ -8,6 +8,11 @@ order. Each evaluated day becomes an ordinary partner event `(utility, "meter:da
 `household_electricity` in kWh saved, and goes through the same ingestion as every other
 event: consent, identity, caps, points and the ledger. A re-sent reading changes nothing; a
 different value for a day already read is refused.
+
+A meter belongs to one person: the first reading stored binds it (`meter_bindings`), and a
+reading naming anyone else is refused (METER_BOUND_TO_OTHER), so one household's saving is
+never credited to another. A register only goes up: a reading below an earlier day's or above
+a later day's is refused (METER_ROLLBACK) and never stored, so it never becomes a base.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from carbonbook.db.schema import meter_readings, personal_events
+from carbonbook.db.schema import meter_bindings, meter_readings, personal_events
 from carbonbook.errors import ValidationFailedError
 from carbonbook.personal.service import Personal
 
@@ -55,9 +60,22 @@ class MeterReport:
     days: list[dict[str, Any]] = field(default_factory=list)
     credited: dict[str, Any] = field(default_factory=dict)  # the ingestion report's people
 
-    def reject(self, index: int, meter_id: str | None, code: str, message: str) -> None:
+    def reject(
+        self,
+        index: int,
+        meter_id: str | None,
+        code: str,
+        message: str,
+        message_zh: str | None = None,
+    ) -> None:
         self.rejected.append(
-            {"reading": index, "meter_id": meter_id, "code": code, "message": message}
+            {
+                "reading": index,
+                "meter_id": meter_id,
+                "code": code,
+                "message": message,
+                "message_zh": message_zh or message,
+            }
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -146,15 +164,31 @@ class Meters:
             document = ingested.to_document()
             report.credited = document["people"]
             for entry in document["rejected"]:
-                report.reject(0, entry["event_id"], entry["code"], entry["message"])
+                report.reject(
+                    0, entry["event_id"], entry["code"], entry["message"], entry.get("message_zh")
+                )
         return report
 
     @staticmethod
     def _store(
         conn: sa.Connection, platform: str, reading: Reading, index: int, report: MeterReport
     ) -> bool | None:
-        """True: stored; None: the same reading again; False: refused."""
+        """True: stored; None: the same reading again; False: refused.
+
+        The one gate every reading passes before it is kept: the meter's owner, the day's
+        value, and a register that never goes down.
+        """
         m = meter_readings.c
+        owner = _bound_to(conn, platform, reading.meter_id)
+        if owner is not None and owner != reading.person:
+            report.reject(
+                index,
+                reading.meter_id,
+                "METER_BOUND_TO_OTHER",
+                f"meter {reading.meter_id} belongs to another person",
+                f"电表 {reading.meter_id} 已绑定其他用户",
+            )
+            return False
         found = conn.execute(
             sa.select(m.reading_wh, m.person).where(
                 m.platform == platform, m.meter_id == reading.meter_id, m.day == str(reading.day)
@@ -164,11 +198,32 @@ class Meters:
             if (found.reading_wh, found.person) == (reading.reading_wh, reading.person):
                 report.duplicates += 1
                 return None
+            kwh = Decimal(found.reading_wh) / WH
             report.reject(
                 index,
                 reading.meter_id,
                 "CONFLICTING_READING",
-                f"{reading.day} was already read as {Decimal(found.reading_wh) / WH} kWh",
+                f"{reading.day} was already read as {kwh} kWh",
+                f"{reading.day} 已有读数 {kwh} kWh",
+            )
+            return False
+        if _rolls_back(conn, platform, reading):
+            report.reject(
+                index,
+                reading.meter_id,
+                "METER_ROLLBACK",
+                f"the register on {reading.day} is below an earlier day's or above a later "
+                "day's reading: refused, never a base",
+                f"{reading.day} 的读数低于之前或高于之后的读数（电表倒转），拒收且不作为基数",
+            )
+            return False
+        if owner is None and not _bind(conn, platform, reading.meter_id, reading.person):
+            report.reject(
+                index,
+                reading.meter_id,
+                "METER_BOUND_TO_OTHER",
+                f"meter {reading.meter_id} belongs to another person",
+                f"电表 {reading.meter_id} 已绑定其他用户",
             )
             return False
         conn.execute(
@@ -178,7 +233,7 @@ class Meters:
                 day=str(reading.day),
                 person=reading.person,
                 reading_wh=reading.reading_wh,
-                received_at=int(datetime.now(UTC).timestamp() * 1_000_000),
+                received_at=_now_us(),
             )
         )
         report.stored += 1
@@ -212,9 +267,14 @@ class Meters:
                 history.append(Decimal(row.used_wh) / WH)
             elif consecutive and previous is not None:
                 used_wh = row.reading_wh - previous[1]
-                if used_wh < 0:
-                    report.reject(0, meter_id, "METER_ROLLBACK", f"the register went down on {day}")
-                    previous = (day, row.reading_wh)
+                if used_wh < 0:  # stored before the gate refused rollbacks: never a base
+                    report.reject(
+                        0,
+                        meter_id,
+                        "METER_ROLLBACK",
+                        f"the register went down on {day}",
+                        f"{day} 电表读数下降",
+                    )
                     continue
                 used = Decimal(used_wh) / WH
                 baseline = rule.baseline_kwh(history)
@@ -241,6 +301,48 @@ class Meters:
                 )
                 history.append(used)
             previous = (day, row.reading_wh)
+
+
+def _now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def _bound_to(conn: sa.Connection, platform: str, meter_id: str) -> str | None:
+    b = meter_bindings.c
+    person = conn.execute(
+        sa.select(b.person).where(b.platform == platform, b.meter_id == meter_id)
+    ).scalar()
+    return None if person is None else str(person)
+
+
+def _bind(conn: sa.Connection, platform: str, meter_id: str, person: str) -> bool:
+    """Bind a meter to its first person; False when another batch bound it to someone else
+    meanwhile (the key decides the race: the first binding wins)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                meter_bindings.insert().values(
+                    platform=platform, meter_id=meter_id, person=person, bound_at=_now_us()
+                )
+            )
+    except sa.exc.IntegrityError:
+        return _bound_to(conn, platform, meter_id) == person
+    return True
+
+
+def _rolls_back(conn: sa.Connection, platform: str, reading: Reading) -> bool:
+    """Is the reading below the register of an earlier day or above that of a later day?"""
+    m = meter_readings.c
+    mine = sa.and_(m.platform == platform, m.meter_id == reading.meter_id)
+    before = conn.execute(
+        sa.select(sa.func.max(m.reading_wh)).where(mine, m.day < str(reading.day))
+    ).scalar()
+    after = conn.execute(
+        sa.select(sa.func.min(m.reading_wh)).where(mine, m.day > str(reading.day))
+    ).scalar()
+    return (before is not None and reading.reading_wh < int(before)) or (
+        after is not None and reading.reading_wh > int(after)
+    )
 
 
 def _uncredited(

@@ -35,6 +35,8 @@ class UnitType:
     serial_prefix: str
     source: str
     methodologies: tuple[str, ...] = ()  # personal methodologies a PCER type aggregates
+    first_vintage: int | None = None  # the first year the scheme covers (a PCER type's start)
+    first_vintage_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,20 @@ def _unit(e: dict[str, Any], where: str) -> UnitType:
         _text(e, "serial_prefix", at),
         _text(e, "source", at),
         _codes(e, "methodologies", at) if "methodologies" in e else (),
+        *_first_vintage(e, at),
     )
+
+
+def _first_vintage(e: dict[str, Any], at: str) -> tuple[int | None, str]:
+    if "first_vintage" not in e:
+        return None, ""
+    value = e["first_vintage"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1990 <= value <= 2099:
+        raise RegistryRulesError(
+            f"{at}: first_vintage must be a year from 1990 to 2099",
+            f"{at}：first_vintage 须为 1990 至 2099 之间的年份",
+        )
+    return value, _text(e, "first_vintage_source", at)
 
 
 def _penalty(e: dict[str, Any], where: str) -> PenaltyRule:

@@ -226,8 +226,12 @@ class Registry:
         key: str,
         by: str,
         note: str = "",
+        also: Sequence[TransferRequest] = (),
     ) -> int:
-        """Inside the caller's transaction: issue one new block; returns the operation id."""
+        """Inside the caller's transaction: issue one new block; returns the operation id.
+
+        `also`: transfers that belong to the same movement and must land in the issuance's own
+        ledger batch (the bridge retires the grams behind the tonnes it issues)."""
         unit, vintage = self.rules.split_asset(asset)
         _check_quantity(quantity)
         _check_owner(to_owner, "to")
@@ -253,7 +257,8 @@ class Registry:
             [
                 TransferRequest.move(
                     issuer.id, holder.id, asset, quantity, "issue", meta={"op": op_id}
-                )
+                ),
+                *also,
             ],
         )
         # After the ledger's head lock: issuances of one asset cannot interleave here.

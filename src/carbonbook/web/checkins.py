@@ -97,7 +97,10 @@ def review(
     try:
         if action == "approve":
             methodology = get_methodology(DEFAULT_CHECKIN_METHODOLOGY)
-            checkins.approve(checkin_id, f"user:{found.id}", methodology)
+            result = checkins.approve(checkin_id, f"user:{found.id}", methodology)
+            if result["status"] != "approved":  # approved, but nothing credited: say why
+                said = Notice(result["code"], result["message"], result["message_zh"])
+                return _queue(request, found, notice=said)
         elif action == "reject":
             checkins.reject(checkin_id, f"user:{found.id}", reason)
         else:

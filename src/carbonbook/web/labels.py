@@ -138,4 +138,5 @@ REPORT_WORDS = (
     N_("withdrawn"),
     # check-ins
     N_("pending"),
+    N_("not_credited"),
 )
