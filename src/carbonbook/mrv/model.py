@@ -35,6 +35,9 @@ ZERO = Decimal(0)
 NONE = Fraction(0)
 # A measured value this far from the default is worth a second look (data-quality warning).
 WARN_RATIO = Decimal("0.2")
+# No facility-year emits this much (the whole world emits about 4 x 10^10 t a year): a figure
+# past it is a typing slip, and locking it would overflow the obligation's BIGINT column.
+MAX_TCO2 = 10**12
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +163,8 @@ class FieldReader:
             return None
         try:
             return D(value)
-        except NotADecimalError:
-            self.problem(
-                f"{path}.{key}", f"{value!r} is not a decimal number", f"{value!r} 不是数字"
-            )
+        except NotADecimalError as exc:  # not a number, or out of bounds (numbers.bounded)
+            self.problem(f"{path}.{key}", str(exc), exc.message_zh)
             return None
 
     def quantity(self, obj: dict[str, Any], key: str, path: str) -> Decimal | None:
@@ -238,12 +239,30 @@ def compute(report: dict[str, Any]) -> ReportResult:
         _combustion(r, report, factors, result)
         _process(r, report, factors, result)
         _indirect(r, report, factors, result, year)
+    _plausible_totals(r, result)
     monthly = report.get("monthly")  # a report drafted from monthly records (月度存证)
     if isinstance(monthly, dict) and isinstance(monthly.get("warnings"), list):
         result.warnings.extend(str(w) for w in monthly["warnings"])  # late filings, for review
     if r.problems:
         raise InvalidReportError(r.problems)
     return result
+
+
+def _plausible_totals(r: FieldReader, result: ReportResult) -> None:
+    """Every line and total below MAX_TCO2 in magnitude (bounded inputs can still multiply
+    to 10^60 t)."""
+    figures = [(f"{line.category}: {line.name}", line.tco2) for line in result.lines]
+    figures += [("direct", result.direct), ("total", result.total_tco2)]
+    for name, tco2 in figures:
+        if abs(tco2) >= MAX_TCO2:
+            r.problem(
+                "$",
+                f"{name} comes to {fraction_text(tco2)} t, past any facility's emissions "
+                f"(at most 10^12 t): check the quantities and units",
+                f"{name} 计算结果为 {fraction_text(tco2)} t，超出任何设施的排放量"
+                "（上限 10^12 t）：请检查数量与单位",
+            )
+            return
 
 
 def _combustion(
