@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from carbonbook.api.limits import BodyTooLargeError, too_large
 from carbonbook.errors import DomainError
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ def install(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         headers = {"Retry-After": "60"} if exc.status == 429 else None
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(BodyTooLargeError)
+    async def _body_too_large(_: Request, exc: BodyTooLargeError) -> JSONResponse:
+        return too_large(exc.limit)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
