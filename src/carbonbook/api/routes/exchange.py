@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.fields import Moment, Text
 from carbonbook.exchange.errors import OrderRefusedError
 from carbonbook.exchange.markets import load_markets
 from carbonbook.identity.model import Permission
@@ -30,8 +31,8 @@ class OrderIn(BaseModel):
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes")
-    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+    quantity: StrictInt = Field(ge=1, le=10**9, description="whole tonnes")
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key")
 
 
 def price_fen(text: str) -> int:
@@ -93,8 +94,10 @@ async def place(body: OrderIn, user: CurrentUser, ctx: Ctx, response: Response) 
 
 
 class TakeUpIn(BaseModel):
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, up to what the listing has")
-    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+    quantity: StrictInt = Field(
+        ge=1, le=10**9, description="whole tonnes, up to what the listing has"
+    )
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key")
 
 
 @router.post(
@@ -164,10 +167,10 @@ class BlockIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
-    counterparty: str = Field(min_length=1, max_length=120, examples=["member:fund"])
+    counterparty: Text = Field(min_length=1, max_length=120, examples=["member:fund"])
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
-    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+    quantity: StrictInt = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key")
 
 
 BlockId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -214,18 +217,18 @@ def my_blocks(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
 class AuctionIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
-    quantity: int = Field(ge=1, le=10**9)
+    quantity: StrictInt = Field(ge=1, le=10**9)
     reserve: Yuan
     pricing: Literal["pay_as_bid", "uniform"]
-    opens_at: datetime
-    closes_at: datetime
-    key: str = Field(min_length=1, max_length=100)
+    opens_at: Moment
+    closes_at: Moment
+    key: Text = Field(min_length=1, max_length=100)
 
 
 class AuctionBidIn(BaseModel):
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9)
-    key: str = Field(min_length=1, max_length=100)
+    quantity: StrictInt = Field(ge=1, le=10**9)
+    key: Text = Field(min_length=1, max_length=100)
 
 
 AuctionId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import Text
 from carbonbook.identity.model import Role
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.electricity import Meters
@@ -41,7 +42,7 @@ class IngestOut(BaseModel):
 
 
 class LinkIn(BaseModel):
-    platform: str = Field(min_length=1, max_length=60)
+    platform: Text = Field(min_length=1, max_length=60)
 
 
 @router.post(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner, require
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import BusinessDay, Text
 from carbonbook.identity.model import Permission, Role
 from carbonbook.personal.rewards import Redemption, Reward, Rewards, reward_from_mapping
 
@@ -18,14 +18,14 @@ MAX_POINTS = 2**53 - 1
 
 
 class RewardIn(BaseModel):
-    title_zh: str = Field(min_length=1, max_length=200)
-    title_en: str = Field(min_length=1, max_length=200)
-    sponsor: str = Field(min_length=1, max_length=120, description="the partner that honours it")
-    points: int = Field(ge=1, le=MAX_POINTS)
-    stock: int = Field(ge=0, le=MAX_POINTS)
-    valid_from: date
-    valid_until: date
-    voucher_days: int = Field(ge=1, le=3650)
+    title_zh: Text = Field(min_length=1, max_length=200)
+    title_en: Text = Field(min_length=1, max_length=200)
+    sponsor: Text = Field(min_length=1, max_length=120, description="the partner that honours it")
+    points: StrictInt = Field(ge=1, le=MAX_POINTS)
+    stock: StrictInt = Field(ge=0, le=MAX_POINTS)
+    valid_from: BusinessDay
+    valid_until: BusinessDay
+    voucher_days: StrictInt = Field(ge=1, le=3650)
 
 
 class RewardOut(RewardIn):
@@ -33,8 +33,8 @@ class RewardOut(RewardIn):
 
 
 class RedeemIn(BaseModel):
-    reward: str = Field(min_length=1, max_length=60)
-    key: str = Field(min_length=1, max_length=100, description="idempotency key of this attempt")
+    reward: Text = Field(min_length=1, max_length=60)
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key of this attempt")
 
 
 class RedemptionOut(BaseModel):
