@@ -38,6 +38,11 @@ WARN_RATIO = Decimal("0.2")
 # No facility-year emits this much (the whole world emits about 4 x 10^10 t a year): a figure
 # past it is a typing slip, and locking it would overflow the obligation's BIGINT column.
 MAX_TCO2 = 10**12
+# Physical ranges of the indirect factors a report may give. No grid emits more than about
+# 1.3 t per MWh (lignite alone at 30 % efficiency) and no heat more than about 0.2 t per GJ;
+# the bounds leave room, and a negative factor (electricity at -50,000 t) is never physical.
+GRID_FACTOR_MAX = Decimal(2)  # tCO2/MWh
+HEAT_FACTOR_MAX = Decimal("0.5")  # tCO2/GJ
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +494,22 @@ def _process(
             )
 
 
+def _factor(
+    r: FieldReader, obj: dict[str, Any], key: str, path: str, maximum: Decimal
+) -> Decimal | None:
+    """An optional emission factor given in the report, within [0, maximum]."""
+    value = r.decimal(obj, key, path, required=False)
+    if value is not None and not ZERO <= value <= maximum:
+        r.problem(
+            f"{path}.{key}",
+            f"{value} is outside the physical range 0 to {maximum}",
+            f"{value} 超出合理范围 0 至 {maximum}",
+        )
+        # A refused factor stands for no factor: the default would hide the problem.
+        return ZERO
+    return value
+
+
 def _indirect(
     r: FieldReader, report: dict[str, Any], factors: FactorSet, result: ReportResult, year: int
 ) -> None:
@@ -503,8 +524,8 @@ def _indirect(
                 if "exported_mwh" in electricity
                 else ZERO
             )
-            given = r.decimal(
-                electricity, "grid_factor_tco2_per_mwh", "electricity", required=False
+            given = _factor(
+                r, electricity, "grid_factor_tco2_per_mwh", "electricity", GRID_FACTOR_MAX
             )
             grid = grid_factor_for(year) if given is None else None
             if given is None and grid is None:
@@ -541,7 +562,7 @@ def _indirect(
             return
         purchased = r.quantity(heat, "purchased_gj", "heat")
         exported = r.quantity(heat, "exported_gj", "heat") if "exported_gj" in heat else ZERO
-        given = r.decimal(heat, "factor_tco2_per_gj", "heat", required=False)
+        given = _factor(r, heat, "factor_tco2_per_gj", "heat", HEAT_FACTOR_MAX)
         default = factors.heat_factor
         if given is None and default is None:
             r.problem(
