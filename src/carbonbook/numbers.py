@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 _CONTEXT = Context(prec=50)
 TWO_PLACES = Decimal("0.01")
 # What a decimal written as text may be (the one bound for every figure parsed at an edge):
-# below 10^15 in magnitude (a thousand trillion tonnes, yuan or MWh: past any real figure),
-# at most 20 places after the point and 20 significant digits. Anything else is a typing
-# slip or an attack ("1e10000000" would otherwise overflow, or print as millions of digits,
-# and a product of such figures would not fit the database's BIGINT).
+# below 10^15 in magnitude (a thousand trillion tonnes, yuan or MWh: past any real figure) and
+# at most 20 places after the point, so at most 35 digits. Anything else is a typing slip or
+# an attack ("1e10000000" would otherwise overflow, or print as millions of digits). Sums of
+# such figures keep the places, so a stored running total reads back (no cap on significant
+# digits, which a sum like 10.5 + 1e-20 would pass).
 MAX_MAGNITUDE_DIGITS = 15
 MAX_PLACES = 20
-MAX_SIGNIFICANT_DIGITS = 20
 _MAX_TEXT = 100  # characters: no bounded decimal needs more (leading zeros included)
 
 
@@ -75,7 +75,7 @@ def bounded(value: Decimal, text: object = None) -> Decimal:
     """`value` if it is within the bounds every parsed decimal keeps (see MAX_MAGNITUDE_DIGITS).
 
     Raises:
-        NotADecimalError: too large, too many places or too many significant digits.
+        NotADecimalError: too large, or too many places after the point.
     """
     shown = value if text is None else text
     if not value.is_finite():
@@ -93,11 +93,6 @@ def bounded(value: Decimal, text: object = None) -> Decimal:
         raise NotADecimalError(
             f"{shown!r} has more than {MAX_PLACES} places after the point",
             f"{shown!r} 小数位数超过 {MAX_PLACES} 位",
-        )
-    if len(significant) > MAX_SIGNIFICANT_DIGITS:
-        raise NotADecimalError(
-            f"{shown!r} has more than {MAX_SIGNIFICANT_DIGITS} significant digits",
-            f"{shown!r} 有效数字超过 {MAX_SIGNIFICANT_DIGITS} 位",
         )
     return value
 
