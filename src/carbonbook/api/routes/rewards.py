@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -30,6 +31,9 @@ class RewardIn(BaseModel):
 
 class RewardOut(RewardIn):
     id: str
+    # What is stored is shown as it is (a reward loaded from a file may run past 2100).
+    valid_from: date
+    valid_until: date
 
 
 class RedeemIn(BaseModel):
