@@ -1,15 +1,18 @@
 """Input that used to crash the server (HTTP 500 or a stuck report) is refused with a 4xx in
 the bilingual shape and changes nothing: huge decimals in reports, what-ifs and allocation
 runs, an emissions figure past any facility's at lock, reconciliation days outside the
-business range, and a Last-Event-ID past BIGINT on the market-data stream (issue 16)."""
+business range, a Last-Event-ID past BIGINT on the market-data stream, and a signed partner body that JSON
+cannot read (issue 16)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from carbonbook.identity.model import Role
+from carbonbook.identity.service import sign
 from tests.api.conftest import PASSWORD, World
 
 EXAMPLE = Path(__file__).parents[1] / "mrv" / "examples" / "steel-2024.json"
@@ -128,3 +131,24 @@ def test_a_last_event_id_past_bigint_is_422_not_a_broken_stream(world: World):
             headers={"Last-Event-ID": header},
         )
         _refused(r, 422, "BAD_LAST_EVENT_ID")
+
+
+def test_a_signed_partner_body_json_cannot_read_is_400_bad_json(world: World):
+    partner, secret = world.identity.register_partner("bike-a", "共享单车 A")
+    bodies = [
+        b'{"events": [{"quantity": ' + b"1" * 5000 + b"}]}",  # past Python's int digit limit
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser's recursion
+        b'{"events": "\xff\xfe"}',  # not UTF-8
+    ]
+    for path in ("/api/v1/partner/events", "/api/v1/partner/meter-readings"):
+        for n, body in enumerate(bodies):
+            ts, nonce = str(int(time.time())), f"nonce-{path[-6:]}-{n}"
+            headers = {
+                "X-Carbonbook-Key": partner.key_id,
+                "X-Carbonbook-Timestamp": ts,
+                "X-Carbonbook-Nonce": nonce,
+                "X-Carbonbook-Signature": sign(secret, "POST", path, ts, nonce, body),
+                "Content-Type": "application/json",
+            }
+            r = world.client.post(path, content=body, headers=headers)
+            _refused(r, 400, "BAD_JSON")

@@ -59,7 +59,7 @@ async def partner_events(
     body = await request.body()  # already read and verified by the signature check
     try:
         document = json.loads(body)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON or UTF-8, a 5,000-digit number, too deep
         raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list):
@@ -151,5 +151,5 @@ async def meter_readings(
 def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON or UTF-8, a 5,000-digit number, too deep
         raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None
