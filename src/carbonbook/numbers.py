@@ -7,6 +7,7 @@ an explicit mode, so that the rule a figure follows can be read off its call sit
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING
@@ -190,3 +191,15 @@ def business_day(value: object) -> date:
             f"{value} 不在 {MIN_BUSINESS_DAY} 至 {MAX_BUSINESS_DAY} 之间",
         )
     return day
+
+
+# Control characters in a name, key or one-line text: C0 and C1 controls, DEL, and the line
+# and paragraph separators. Never meant, they break logs and files, and PostgreSQL refuses NUL
+# in text (a 500 on one database and a stored NUL on the other).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character_at(text: str) -> int | None:
+    """The position of the first control character in `text`, or None when it has none."""
+    found = _CONTROL.search(text)
+    return None if found is None else found.start()

@@ -152,3 +152,17 @@ def test_a_signed_partner_body_json_cannot_read_is_400_bad_json(world: World):
             }
             r = world.client.post(path, content=body, headers=headers)
             _refused(r, 400, "BAD_JSON")
+
+
+def test_a_report_naming_its_facility_with_a_nul_is_422_on_every_database(world: World):
+    wang = _wang(world)
+    document = _document()
+    document["facility"] = "main\x00works"
+    document["entity"]["name"] = "示例\x1b[31m钢铁"
+    body = _refused(
+        world.client.post("/api/v1/mrv/reports", json={"document": document}, headers=wang),
+        422,
+        "INVALID_REPORT",
+    )
+    assert [p["field"] for p in body["details"]["problems"]] == ["entity.name", "$.facility"]
+    assert world.client.get("/api/v1/mrv/reports", headers=wang).json() == []

@@ -27,7 +27,7 @@ from carbonbook.mrv.factors import (
     factor_set,
     grid_factor_for,
 )
-from carbonbook.numbers import D, NotADecimalError, fraction_text
+from carbonbook.numbers import D, NotADecimalError, control_character_at, fraction_text
 
 FORMAT = "carbonbook.mrv.report/1"
 C_TO_CO2 = Fraction(44, 12)  # exact: 44/12 has no finite decimal
@@ -147,6 +147,14 @@ class FieldReader:
         if not isinstance(value, str) or not value.strip():
             self.problem(
                 f"{path}.{key}", f"must be a non-empty string, got {value!r}", "必须是非空字符串"
+            )
+            return None
+        at = control_character_at(value)
+        if at is not None:
+            self.problem(
+                f"{path}.{key}",
+                f"has the control character U+{ord(value[at]):04X} at position {at}",
+                f"第 {at} 个字符为控制字符 U+{ord(value[at]):04X}",
             )
             return None
         return value
