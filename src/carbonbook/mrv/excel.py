@@ -169,7 +169,9 @@ def _text(cell: object, key: str) -> Any:
         return None
     if key in INTEGERS:
         text = str(cell).strip()
-        return int(text) if text.isdigit() else text
+        # ASCII digits only, and few ("²" is a digit to isdigit, and int() refuses 5,000 digits):
+        # anything else goes on as text, for compute to name the field.
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else text
     if isinstance(cell, bool):
         return str(cell)
     if isinstance(cell, int):
