@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from carbonbook import __version__
 from carbonbook.api import errors
 from carbonbook.api.deps import Context
+from carbonbook.api.limits import BodyLimitMiddleware
 from carbonbook.api.routes import (
     achievements,
     allocation,
@@ -49,6 +50,7 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     )
     app.state.ctx = ctx or build_context(engine)
     errors.install(app)
+    app.add_middleware(BodyLimitMiddleware)  # before any route reads a byte (api/limits.py)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(ledger.router, prefix=API_PREFIX)
     app.include_router(personal.router, prefix=API_PREFIX)

@@ -46,6 +46,7 @@ from carbonbook.exchange.members import Members
 from carbonbook.ledger import AccountFlags, Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import now_us
+from carbonbook.numbers import NotADayError, business_day
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -317,18 +318,27 @@ class Funds:
             )
         found = self._by_key(owner, key)
         if found is not None:
-            if (found.direction, found.amount_fen) != (direction, amount_fen):
-                raise FundsRefusedError(
-                    "KEY_REUSED",
-                    f"key {key!r} was used for another instruction ({found.direction})",
-                    f"幂等键 {key!r} 已用于另一笔出入金",
-                )
-            return found
+            return _same_terms(found, direction, amount_fen)
         binding = self.binding_of(owner)
         if binding is None:
             raise FundsRefusedError(
                 "NO_BANK_BINDING", "bind a bank account first", "请先绑定银行账户"
             )
+        try:
+            transfer = self._record(owner, direction, amount_fen, key, by, binding)
+        except sa.exc.IntegrityError:
+            # The same key arrived twice at once: the other request's row won the unique
+            # (owner, key); answer with it, as a retry after it would have been answered.
+            found = self._by_key(owner, key)
+            if found is None:
+                raise
+            return _same_terms(found, direction, amount_fen)
+        return self._send(transfer, by)
+
+    def _record(
+        self, owner: str, direction: str, amount_fen: int, key: str, by: str, binding: Binding
+    ) -> FundTransfer:
+        """Write the instruction down (pending), holding a withdrawal's cash, in one go."""
         with self.engine.begin() as conn:
             transfer_id = allocate_ids(conn)
             hold = None
@@ -358,8 +368,7 @@ class Funds:
                 f"fund-transfer:{transfer_id}",
                 {"amount_fen": amount_fen},
             )
-            transfer = self._get(conn, transfer_id)
-        return self._send(transfer, by)
+            return self._get(conn, transfer_id)
 
     def _hold(self, conn: sa.Connection, owner: str, transfer_id: int, amount_fen: int) -> int:
         cash = self.ledger.open_account_in(conn, owner, CASH)
@@ -454,12 +463,11 @@ class Funds:
     def reconcile(self, day: str, *, by: str) -> Reconciliation:
         """Compare the bank's statement of the client-funds account for `day` with the
         instructions the ledger completed that day, item by item and in balance."""
-        try:
-            end = _end_of_day_us(day)
-        except ValueError:
-            raise FundsRefusedError(
-                "BAD_DAY", f"{day!r} is not a date", f"{day!r} 不是日期"
-            ) from None
+        try:  # 9999-12-31 and 0001-01-01 overflow the day's arithmetic: a bounded day
+            business_day(day)
+        except NotADayError as exc:
+            raise FundsRefusedError("BAD_DAY", str(exc), exc.message_zh) from None
+        end = _end_of_day_us(day)
         funds_no = self.bank.client_funds_no
         try:
             bank_items = {e.ref: e.amount_fen for e in self.bank.entries(funds_no, day)}
@@ -621,6 +629,17 @@ def _unavailable() -> ConflictError:
     )
     error.code = "BANK_UNAVAILABLE"  # type: ignore[misc]
     return error
+
+
+def _same_terms(found: FundTransfer, direction: str, amount_fen: int) -> FundTransfer:
+    """The instruction already under a key, when the retry asks for the same; else KEY_REUSED."""
+    if (found.direction, found.amount_fen) != (direction, amount_fen):
+        raise FundsRefusedError(
+            "KEY_REUSED",
+            f"key {found.key!r} was used for another instruction ({found.direction})",
+            f"幂等键 {found.key!r} 已用于另一笔出入金",
+        )
+    return found
 
 
 def _signed(direction: str, amount_fen: int) -> int:

@@ -66,9 +66,44 @@ def to_workbook(document: dict[str, Any] | None = None) -> bytes:
         table.append(list(columns))
         for line in document.get(name, []):
             table.append(["" if line.get(c) is None else str(line[c]) for c in columns])
+    for each in book.worksheets:
+        _as_text(each)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _as_text(sheet: Any) -> None:
+    """Every cell a text cell: openpyxl makes a string starting with "=" a live formula, so a
+    report field such as `=HYPERLINK(...)` would run in the reader's Excel."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+
+
+def _uncomputed(data: bytes) -> list[str]:
+    """The cells ("report!C7") holding a formula with no computed value: a workbook written by
+    a program that does not calculate. Read with data_only they look empty, and the field
+    would silently take its default."""
+    formulas = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    values = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    found = []
+    for name in ("report", *TABLES):
+        if name not in formulas.sheetnames:
+            continue
+        rows = zip(
+            formulas[name].iter_rows(max_row=MAX_ROWS),
+            values[name].iter_rows(max_row=MAX_ROWS, values_only=True),
+            strict=False,
+        )
+        for cells, cached in rows:
+            for cell, value in zip(cells, cached, strict=False):
+                if getattr(cell, "data_type", None) == "f" and value is None:
+                    found.append(f"{name}!{cell.coordinate}")
+    formulas.close()
+    values.close()
+    return found
 
 
 def from_workbook(data: bytes) -> dict[str, Any]:
@@ -87,6 +122,16 @@ def from_workbook(data: bytes) -> dict[str, Any]:
         ) from None
     if "report" not in book.sheetnames:
         raise _bad("report", "the workbook has no 'report' sheet", "工作簿缺少 report 工作表")
+    uncomputed = _uncomputed(data)
+    if uncomputed:
+        book.close()
+        cells = ", ".join(uncomputed[:10])
+        raise _bad(
+            uncomputed[0],
+            f"{cells}: a formula with no computed value; open and save the workbook in Excel "
+            "or type the value",
+            f"{cells}：公式没有计算结果，请在 Excel 中打开并保存工作簿，或直接填写数值",
+        )
     document: dict[str, Any] = {"format": FORMAT}
     for row in book["report"].iter_rows(min_row=2, max_row=MAX_ROWS, values_only=True):
         if not row or row[0] is None:
@@ -124,7 +169,9 @@ def _text(cell: object, key: str) -> Any:
         return None
     if key in INTEGERS:
         text = str(cell).strip()
-        return int(text) if text.isdigit() else text
+        # ASCII digits only, and few ("²" is a digit to isdigit, and int() refuses 5,000 digits):
+        # anything else goes on as text, for compute to name the field.
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else text
     if isinstance(cell, bool):
         return str(cell)
     if isinstance(cell, int):

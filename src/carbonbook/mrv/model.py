@@ -27,7 +27,7 @@ from carbonbook.mrv.factors import (
     factor_set,
     grid_factor_for,
 )
-from carbonbook.numbers import D, NotADecimalError, fraction_text
+from carbonbook.numbers import D, NotADecimalError, control_character_at, fraction_text
 
 FORMAT = "carbonbook.mrv.report/1"
 C_TO_CO2 = Fraction(44, 12)  # exact: 44/12 has no finite decimal
@@ -35,6 +35,14 @@ ZERO = Decimal(0)
 NONE = Fraction(0)
 # A measured value this far from the default is worth a second look (data-quality warning).
 WARN_RATIO = Decimal("0.2")
+# No facility-year emits this much (the whole world emits about 4 x 10^10 t a year): a figure
+# past it is a typing slip, and locking it would overflow the obligation's BIGINT column.
+MAX_TCO2 = 10**12
+# Physical ranges of the indirect factors a report may give. No grid emits more than about
+# 1.3 t per MWh (lignite alone at 30 % efficiency) and no heat more than about 0.2 t per GJ;
+# the bounds leave room, and a negative factor (electricity at -50,000 t) is never physical.
+GRID_FACTOR_MAX = Decimal(2)  # tCO2/MWh
+HEAT_FACTOR_MAX = Decimal("0.5")  # tCO2/GJ
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,14 @@ class FieldReader:
                 f"{path}.{key}", f"must be a non-empty string, got {value!r}", "必须是非空字符串"
             )
             return None
+        at = control_character_at(value)
+        if at is not None:
+            self.problem(
+                f"{path}.{key}",
+                f"has the control character U+{ord(value[at]):04X} at position {at}",
+                f"第 {at} 个字符为控制字符 U+{ord(value[at]):04X}",
+            )
+            return None
         return value
 
     def decimal(
@@ -160,10 +176,8 @@ class FieldReader:
             return None
         try:
             return D(value)
-        except NotADecimalError:
-            self.problem(
-                f"{path}.{key}", f"{value!r} is not a decimal number", f"{value!r} 不是数字"
-            )
+        except NotADecimalError as exc:  # not a number, or out of bounds (numbers.bounded)
+            self.problem(f"{path}.{key}", str(exc), exc.message_zh)
             return None
 
     def quantity(self, obj: dict[str, Any], key: str, path: str) -> Decimal | None:
@@ -238,12 +252,30 @@ def compute(report: dict[str, Any]) -> ReportResult:
         _combustion(r, report, factors, result)
         _process(r, report, factors, result)
         _indirect(r, report, factors, result, year)
+    _plausible_totals(r, result)
     monthly = report.get("monthly")  # a report drafted from monthly records (月度存证)
     if isinstance(monthly, dict) and isinstance(monthly.get("warnings"), list):
         result.warnings.extend(str(w) for w in monthly["warnings"])  # late filings, for review
     if r.problems:
         raise InvalidReportError(r.problems)
     return result
+
+
+def _plausible_totals(r: FieldReader, result: ReportResult) -> None:
+    """Every line and total below MAX_TCO2 in magnitude (bounded inputs can still multiply
+    to 10^60 t)."""
+    figures = [(f"{line.category}: {line.name}", line.tco2) for line in result.lines]
+    figures += [("direct", result.direct), ("total", result.total_tco2)]
+    for name, tco2 in figures:
+        if abs(tco2) >= MAX_TCO2:
+            r.problem(
+                "$",
+                f"{name} comes to {fraction_text(tco2)} t, past any facility's emissions "
+                f"(at most 10^12 t): check the quantities and units",
+                f"{name} 计算结果为 {fraction_text(tco2)} t，超出任何设施的排放量"
+                "（上限 10^12 t）：请检查数量与单位",
+            )
+            return
 
 
 def _combustion(
@@ -470,6 +502,22 @@ def _process(
             )
 
 
+def _factor(
+    r: FieldReader, obj: dict[str, Any], key: str, path: str, maximum: Decimal
+) -> Decimal | None:
+    """An optional emission factor given in the report, within [0, maximum]."""
+    value = r.decimal(obj, key, path, required=False)
+    if value is not None and not ZERO <= value <= maximum:
+        r.problem(
+            f"{path}.{key}",
+            f"{value} is outside the physical range 0 to {maximum}",
+            f"{value} 超出合理范围 0 至 {maximum}",
+        )
+        # A refused factor stands for no factor: the default would hide the problem.
+        return ZERO
+    return value
+
+
 def _indirect(
     r: FieldReader, report: dict[str, Any], factors: FactorSet, result: ReportResult, year: int
 ) -> None:
@@ -484,8 +532,8 @@ def _indirect(
                 if "exported_mwh" in electricity
                 else ZERO
             )
-            given = r.decimal(
-                electricity, "grid_factor_tco2_per_mwh", "electricity", required=False
+            given = _factor(
+                r, electricity, "grid_factor_tco2_per_mwh", "electricity", GRID_FACTOR_MAX
             )
             grid = grid_factor_for(year) if given is None else None
             if given is None and grid is None:
@@ -522,7 +570,7 @@ def _indirect(
             return
         purchased = r.quantity(heat, "purchased_gj", "heat")
         exported = r.quantity(heat, "exported_gj", "heat") if "exported_gj" in heat else ZERO
-        given = r.decimal(heat, "factor_tco2_per_gj", "heat", required=False)
+        given = _factor(r, heat, "factor_tco2_per_gj", "heat", HEAT_FACTOR_MAX)
         default = factors.heat_factor
         if given is None and default is None:
             r.problem(

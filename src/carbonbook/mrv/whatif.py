@@ -157,10 +157,8 @@ def _decimal(value: Any, path: str) -> Decimal:
         )
     try:
         number = D(value)
-    except NotADecimalError:
-        raise _BadChangeError(
-            path, f"{value!r} is not a decimal number", f"{value!r} 不是数字"
-        ) from None
+    except NotADecimalError as exc:  # not a number, or out of bounds (numbers.bounded)
+        raise _BadChangeError(path, str(exc), exc.message_zh) from None
     if number < 0:
         raise _BadChangeError(path, f"{value} is negative", f"{value} 为负数")
     return number

@@ -22,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from carbonbook.numbers import D, NotADecimalError
 from carbonbook.registry.errors import RegistryError
 from carbonbook.registry.rules import data_dir
 
@@ -368,14 +369,14 @@ def _amount(obj: dict[str, Any], key: str, path: str, default: Decimal | None = 
     value = obj.get(key)
     if value is None and default is not None:
         return default
-    try:
-        amount = (
-            Decimal(str(value))
-            if isinstance(value, str | int) and not isinstance(value, bool)
-            else None
-        )
-    except ArithmeticError:
-        amount = None
+    amount: Decimal | None = None
+    try:  # D bounds digits and magnitude ("1e100000" would overflow the products)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            amount = D(str(value))
+    except NotADecimalError as exc:
+        raise AllocationInputError(
+            f"{path}.{key}: {exc}", f"{path}.{key}：{exc.message_zh}"
+        ) from None
     if amount is None or not amount.is_finite() or amount < 0:
         raise AllocationInputError(
             f"{path}.{key}: must be a non-negative number written as a string, got {value!r}",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.fields import Text
 from carbonbook.identity.model import Permission
 from carbonbook.registry.allocation import load_plans
 from carbonbook.registry.allocations import MAX_ENTITIES, Allocations
@@ -19,9 +20,9 @@ RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an allocation run i
 
 
 class RunIn(BaseModel):
-    plan: str = Field(min_length=1, max_length=60, examples=["national-industry-2024"])
+    plan: Text = Field(min_length=1, max_length=60, examples=["national-industry-2024"])
     phase: Literal["pre", "final"]
-    entities: dict[str, dict[str, Any]] = Field(
+    entities: dict[Text, dict[str, Any]] = Field(
         min_length=1,
         max_length=MAX_ENTITIES,
         description="owner -> the method's inputs, e.g. {'verified_t': '94941'}",

@@ -7,14 +7,15 @@ from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import Text
 
 router = APIRouter(tags=["auth"])
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=120)
+    username: Text = Field(min_length=1, max_length=120)
     password: str = Field(min_length=1, max_length=200)
-    token_name: str = Field(default="api", max_length=120)
+    token_name: Text = Field(default="api", max_length=120)
 
 
 class TokenOut(BaseModel):

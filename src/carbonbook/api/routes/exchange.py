@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.fields import Moment, Text
 from carbonbook.exchange.errors import OrderRefusedError, RequestKeyError
 from carbonbook.exchange.markets import load_markets
 from carbonbook.identity.model import Permission
@@ -66,8 +67,8 @@ class OrderIn(BaseModel):
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes")
-    key: str | None = BodyKey
+    quantity: StrictInt = Field(ge=1, le=10**9, description="whole tonnes")
+    key: Text | None = BodyKey
 
 
 def price_fen(text: str) -> int:
@@ -131,8 +132,10 @@ async def place(
 
 
 class TakeUpIn(BaseModel):
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, up to what the listing has")
-    key: str | None = BodyKey
+    quantity: StrictInt = Field(
+        ge=1, le=10**9, description="whole tonnes, up to what the listing has"
+    )
+    key: Text | None = BodyKey
 
 
 @router.post(
@@ -212,10 +215,10 @@ class BlockIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
     side: Literal["buy", "sell"]
-    counterparty: str = Field(min_length=1, max_length=120, examples=["member:fund"])
+    counterparty: Text = Field(min_length=1, max_length=120, examples=["member:fund"])
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
-    key: str | None = BodyKey
+    quantity: StrictInt = Field(ge=1, le=10**9, description="whole tonnes, at least the block size")
+    key: Text | None = BodyKey
 
 
 BlockId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -268,18 +271,18 @@ def my_blocks(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
 class AuctionIn(BaseModel):
     market: str = Field(min_length=1, max_length=20, examples=["national"])
     instrument: str = Field(min_length=1, max_length=40, examples=["CEA-2024"])
-    quantity: int = Field(ge=1, le=10**9)
+    quantity: StrictInt = Field(ge=1, le=10**9)
     reserve: Yuan
     pricing: Literal["pay_as_bid", "uniform"]
-    opens_at: datetime
-    closes_at: datetime
-    key: str | None = BodyKey
+    opens_at: Moment
+    closes_at: Moment
+    key: Text | None = BodyKey
 
 
 class AuctionBidIn(BaseModel):
     price: Yuan
-    quantity: int = Field(ge=1, le=10**9)
-    key: str | None = BodyKey
+    quantity: StrictInt = Field(ge=1, le=10**9)
+    key: Text | None = BodyKey
 
 
 AuctionId = Annotated[int, Path(ge=1, le=2**63 - 1)]

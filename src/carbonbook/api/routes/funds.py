@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.fields import BusinessDay, Text
 from carbonbook.api.routes.exchange import Yuan
 from carbonbook.exchange.funds import FundsRefusedError, FundTransfer
 from carbonbook.identity.model import Permission
@@ -21,8 +22,8 @@ AccountId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 class ApplicationIn(BaseModel):
     kind: Literal["legal_person", "individual"] = "legal_person"
-    entity_name: str = Field(min_length=1, max_length=200, examples=["示例钢铁有限公司"])
-    identifier: str = Field(
+    entity_name: Text = Field(min_length=1, max_length=200, examples=["示例钢铁有限公司"])
+    identifier: Text = Field(
         min_length=18,
         max_length=18,
         description="unified social credit code (legal person) or resident ID number",
@@ -35,17 +36,17 @@ class ReviewIn(BaseModel):
 
 
 class BindingIn(BaseModel):
-    account_no: str = Field(min_length=12, max_length=40, examples=["6222020200000000001"])
-    holder: str = Field(min_length=1, max_length=200, examples=["示例钢铁有限公司"])
+    account_no: Text = Field(min_length=12, max_length=40, examples=["6222020200000000001"])
+    holder: Text = Field(min_length=1, max_length=200, examples=["示例钢铁有限公司"])
 
 
 class InstructionIn(BaseModel):
     amount: Yuan = Field(description="yuan, at most two decimals")
-    key: str = Field(min_length=1, max_length=100, description="idempotency key")
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key")
 
 
 class ReconcileIn(BaseModel):
-    day: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-30"])
+    day: BusinessDay = Field(examples=["2026-11-30"])
 
 
 @router.post("/exchange/accounts", status_code=201, summary="Apply for a trading account (开户)")
@@ -150,7 +151,7 @@ def resolve(user: CurrentUser, ctx: Ctx) -> list[dict[str, Any]]:
 )
 def reconcile(body: ReconcileIn, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     require(user, Permission.RUN_EXCHANGE)
-    return ctx.funds.reconcile(body.day, by=user.username).to_document()
+    return ctx.funds.reconcile(body.day.isoformat(), by=user.username).to_document()
 
 
 @router.get("/funds/reconciliations", summary="The latest reconciliations (staff)")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from carbonbook.api.deps import Ctx
+from carbonbook.api.errors import ApiError
 from carbonbook.exchange.markets import market as market_rules
 from carbonbook.exchange.service import listed
 from carbonbook.market_data.service import MarketData
@@ -21,6 +22,23 @@ router = APIRouter(tags=["market data"])
 MarketId = Annotated[str, Path(min_length=1, max_length=20, examples=["national"])]
 Instrument = Annotated[str, Path(min_length=1, max_length=40, examples=["CEA-2024"])]
 POLL_SECONDS = 1.0
+MAX_EVENT_ID = 2**63 - 1  # trade ids are BIGINT
+
+
+def _last_event_id(header: str, after: int) -> int:
+    """The trade id a reconnecting client last saw: the header when it sends one (a trade id
+    within BIGINT, as the stream wrote it), else `after`."""
+    if not header:
+        return after
+    digits = header.isascii() and header.isdigit() and len(header) <= 19
+    if not (digits and int(header) <= MAX_EVENT_ID):
+        raise ApiError(
+            422,
+            "BAD_LAST_EVENT_ID",
+            f"Last-Event-ID must be a trade id from 0 to {MAX_EVENT_ID}",
+            f"Last-Event-ID 须为 0 至 {MAX_EVENT_ID} 之间的成交编号",
+        )
+    return int(header)
 
 
 @router.get("/market-data/{market}/{instrument}/daily", summary="Daily statistics (public)")
@@ -51,8 +69,7 @@ async def stream(
     reconnecting client passes the last trade id it saw (or the Last-Event-ID header)."""
     rules = market_rules(market)
     listed(rules, instrument)
-    header = request.headers.get("last-event-id", "")
-    cursor = int(header) if header.isdigit() else after
+    cursor = _last_event_id(request.headers.get("last-event-id", ""), after)
     data = MarketData(ctx.engine)
 
     async def events() -> AsyncIterator[str]:

@@ -9,10 +9,11 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import Text
 from carbonbook.errors import NotFoundError
 from carbonbook.identity.model import Permission, User
 from carbonbook.ledger import Ledger
@@ -34,12 +35,12 @@ Document = Annotated[dict[str, Any], Field(description="a carbonbook.mrv.report/
 
 class ReportIn(BaseModel):
     document: Document
-    scheme: str = Field(default="national", min_length=1, max_length=40)
+    scheme: Text = Field(default="national", min_length=1, max_length=40)
 
 
 class EditIn(BaseModel):
     document: Document
-    version: int = Field(ge=1, le=2**31 - 1, description="the version the edit started from")
+    version: StrictInt = Field(ge=1, le=2**31 - 1, description="the version the edit started from")
 
 
 class CommentIn(BaseModel):
@@ -51,14 +52,14 @@ class OpinionIn(BaseModel):
 
 
 class WhatIfIn(BaseModel):
-    report_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    report_id: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
     document: dict[str, Any] | None = Field(default=None, description="instead of report_id")
     changes: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=50,
         examples=[[{"path": "fuel_combustion[0].quantity", "scale": "0.4"}]],
     )
-    price_fen: int | None = Field(default=None, ge=0, le=10**9, description="fen per tonne")
+    price_fen: StrictInt | None = Field(default=None, ge=0, le=10**9, description="fen per tonne")
     boundary: Literal["direct", "total"] | None = Field(
         default=None, description="default: the report's scheme's, else direct"
     )
@@ -303,7 +304,7 @@ LabReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a lab report 
 
 
 class DraftYearIn(BaseModel):
-    scheme: str = Field(default="national", min_length=1, max_length=40)
+    scheme: Text = Field(default="national", min_length=1, max_length=40)
 
 
 class DraftYearOut(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import Text
 from carbonbook.identity.model import Role
 from carbonbook.methodology.registry import get as get_methodology
 from carbonbook.personal.electricity import Meters
@@ -40,7 +41,7 @@ class IngestOut(BaseModel):
 
 
 class LinkIn(BaseModel):
-    platform: str = Field(min_length=1, max_length=60)
+    platform: Text = Field(min_length=1, max_length=60)
 
 
 @router.post(
@@ -57,7 +58,7 @@ async def partner_events(
     body = await request.body()  # already read and verified by the signature check
     try:
         document = json.loads(body)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON or UTF-8, a 5,000-digit number, too deep
         raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list):
@@ -192,5 +193,5 @@ async def meter_readings(
 def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON or UTF-8, a 5,000-digit number, too deep
         raise ApiError(400, "BAD_JSON", "the body is not JSON", "请求体不是 JSON") from None

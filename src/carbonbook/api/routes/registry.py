@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
+from carbonbook.api.fields import Text
 from carbonbook.identity.model import Permission
 from carbonbook.registry.bridge import Bridge
 from carbonbook.registry.compliance import Compliance
@@ -26,23 +27,23 @@ router = APIRouter(tags=["registry"])
 OpId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a registry operation id")]
 Owner = Annotated[str, Path(min_length=1, max_length=120)]
 PeriodId = Annotated[str, Path(min_length=1, max_length=40, description="e.g. national-2023")]
-Tonnes = Annotated[int, Field(ge=1, le=MAX_TONNES, description="whole tonnes")]
-Key = Annotated[str, Field(min_length=1, max_length=100, description="idempotency key")]
+Tonnes = Annotated[StrictInt, Field(ge=1, le=MAX_TONNES, description="whole tonnes")]
+Key = Annotated[Text, Field(min_length=1, max_length=100, description="idempotency key")]
 Asset = Annotated[str, Field(min_length=3, max_length=40, examples=["CEA-2024"])]
 Price = Annotated[int | None, Query(ge=0, le=10**9, description="market price, fen per tonne")]
 
 
 class IssueIn(BaseModel):
     unit_type: str = Field(min_length=1, max_length=20, examples=["CEA"])
-    vintage: int = Field(ge=1990, le=2099)
-    to: str = Field(min_length=1, max_length=120, description="the receiving holder")
+    vintage: StrictInt = Field(ge=1990, le=2099)
+    to: Text = Field(min_length=1, max_length=120, description="the receiving holder")
     quantity: Tonnes
     key: Key
     note: str = Field(default="", max_length=200)
 
 
 class TransferIn(BaseModel):
-    to: str = Field(min_length=1, max_length=120)
+    to: Text = Field(min_length=1, max_length=120)
     asset: Asset
     quantity: Tonnes
     key: Key
@@ -53,7 +54,7 @@ class ReasonIn(BaseModel):
 
 
 class FreezeIn(BaseModel):
-    owner: str = Field(min_length=1, max_length=120)
+    owner: Text = Field(min_length=1, max_length=120)
     frozen: bool
     reason: str = Field(min_length=1, max_length=500)
 
@@ -61,13 +62,13 @@ class FreezeIn(BaseModel):
 class CancelIn(BaseModel):
     asset: Asset
     quantity: Tonnes
-    beneficiary: str = Field(min_length=1, max_length=200)
+    beneficiary: Text = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=500)
     key: Key
 
 
 class ObligationIn(BaseModel):
-    verified_t: int = Field(ge=0, le=MAX_TONNES)
+    verified_t: StrictInt = Field(ge=0, le=MAX_TONNES)
     source: str = Field(min_length=1, max_length=200, examples=["report:42"])
 
 
@@ -389,8 +390,8 @@ def settle(period: PeriodId, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
 
 class BridgeIn(BaseModel):
     unit_type: str = Field(min_length=1, max_length=20, examples=["PCER-BJ"])
-    vintage: int = Field(ge=1990, le=2099)
-    aggregator: str = Field(min_length=1, max_length=120)
+    vintage: StrictInt = Field(ge=1990, le=2099)
+    aggregator: Text = Field(min_length=1, max_length=120)
 
 
 @router.post(

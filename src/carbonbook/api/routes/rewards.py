@@ -6,10 +6,11 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner, require
 from carbonbook.api.errors import ApiError
+from carbonbook.api.fields import BusinessDay, Text
 from carbonbook.identity.model import Permission, Role
 from carbonbook.personal.rewards import Redemption, Reward, Rewards, reward_from_mapping
 
@@ -18,23 +19,26 @@ MAX_POINTS = 2**53 - 1
 
 
 class RewardIn(BaseModel):
-    title_zh: str = Field(min_length=1, max_length=200)
-    title_en: str = Field(min_length=1, max_length=200)
-    sponsor: str = Field(min_length=1, max_length=120, description="the partner that honours it")
-    points: int = Field(ge=1, le=MAX_POINTS)
-    stock: int = Field(ge=0, le=MAX_POINTS)
-    valid_from: date
-    valid_until: date
-    voucher_days: int = Field(ge=1, le=3650)
+    title_zh: Text = Field(min_length=1, max_length=200)
+    title_en: Text = Field(min_length=1, max_length=200)
+    sponsor: Text = Field(min_length=1, max_length=120, description="the partner that honours it")
+    points: StrictInt = Field(ge=1, le=MAX_POINTS)
+    stock: StrictInt = Field(ge=0, le=MAX_POINTS)
+    valid_from: BusinessDay
+    valid_until: BusinessDay
+    voucher_days: StrictInt = Field(ge=1, le=3650)
 
 
 class RewardOut(RewardIn):
     id: str
+    # What is stored is shown as it is (a reward loaded from a file may run past 2100).
+    valid_from: date
+    valid_until: date
 
 
 class RedeemIn(BaseModel):
-    reward: str = Field(min_length=1, max_length=60)
-    key: str = Field(min_length=1, max_length=100, description="idempotency key of this attempt")
+    reward: Text = Field(min_length=1, max_length=60)
+    key: Text = Field(min_length=1, max_length=100, description="idempotency key of this attempt")
 
 
 class RedemptionOut(BaseModel):
