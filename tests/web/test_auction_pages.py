@@ -79,7 +79,7 @@ def _announce(client: TestClient) -> str:
     form = {
         **_hidden(html, r'<form[^>]*id="announce-form".*?</form>'),
         **_window(html),
-        "lot": "national/CEA-2024",
+        "lot": "practice/CEA-PRACTICE",  # open around the clock: the wall clock drives the page
         "quantity": "500",
         "reserve": "65.00",
         "pricing": "uniform",
