@@ -258,7 +258,9 @@ def serve(
 
     engine = _engine(database)
     console.print(f"carbonbook serving on http://{host}:{port}/  (API: /api/v1/docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
+    # reads it itself, from $CARBONBOOK_TRUSTED_PROXIES only (api/deps.client_address)
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command()
