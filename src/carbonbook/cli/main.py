@@ -14,7 +14,7 @@ from rich.table import Table
 
 from carbonbook import __version__, auditlog
 from carbonbook.cli import demo as demo_data
-from carbonbook.cli import funds, market, mrv, partner, personal, registry
+from carbonbook.cli import funds, market, mrv, partner, personal, registry, users
 from carbonbook.cli.common import (
     EXIT_REFUSED,
     DatabaseOption,
@@ -49,6 +49,7 @@ app.add_typer(funds.app, name="funds")
 app.add_typer(mrv.app, name="mrv")
 app.add_typer(personal.app, name="personal")
 app.add_typer(partner.app, name="partner")
+app.add_typer(users.app, name="user")
 app.add_typer(registry.app, name="registry")
 app.add_typer(registry.compliance_app, name="compliance")
 app.add_typer(registry.allocation_app, name="allocation")

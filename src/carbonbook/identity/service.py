@@ -38,6 +38,7 @@ from carbonbook.identity.model import Role, User
 SIGNATURE_WINDOW_S = 300
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{1,119}$")
 PARTNER_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+OWNER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}(:[A-Za-z0-9_.@+-]{1,79})?$")  # kind[:name]
 SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")  # behaviours, ID@VERSION
 MIN_PASSWORD = 8
 TOKEN_TTL_ENV = "CARBONBOOK_TOKEN_TTL_DAYS"  # noqa: S105 - the variable's name, not a secret
@@ -362,6 +363,35 @@ class Identity:
             )
 
     # -- onboarding -----------------------------------------------------------------------------
+
+    def add_user(
+        self, username: str, role: Role, owner: str | None, password: str, actor: str = "system"
+    ) -> User:
+        """Onboard a user (the operator's `carbonbook user add`): a person's owner is
+        `person:USERNAME`; other roles act for the ledger owner given, plain `kind[:name]`
+        text; partners are onboarded with their scope by `register_partner` instead."""
+        if role is Role.PARTNER:
+            raise errors.BadUserInputError(
+                "partners are onboarded with `carbonbook partner add` (they need a scope)",
+                "合作平台须以 `carbonbook partner add` 接入（须设定范围）",
+                field="role",
+            )
+        if role is Role.PERSON:
+            if owner not in (None, f"person:{username}"):
+                raise errors.BadUserInputError(
+                    f"a person's owner is person:{username}",
+                    f"个人用户的账户主体须为 person:{username}",
+                    field="owner",
+                )
+            owner = f"person:{username}"
+        if owner is None or not OWNER_RE.match(owner):
+            raise errors.BadUserInputError(
+                "--owner is the ledger owner the user acts for, as kind or kind:name "
+                "(e.g. ent:steel, member:broker, regulator)",
+                "--owner 为该用户代表的账户主体，形如 kind 或 kind:name（如 ent:steel）",
+                field="owner",
+            )
+        return self.register(username, password, role, owner=owner, actor=actor)
 
     def disable(self, username: str, actor: str = "system") -> User:
         """Disable a user: they cannot log in, their sessions end and their tokens are revoked
