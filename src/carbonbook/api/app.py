@@ -23,6 +23,7 @@ from carbonbook.api.routes import (
     registry,
     rewards,
 )
+from carbonbook.exchange import calendar
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import Ledger
 from carbonbook.personal.publishing import load_published
@@ -32,6 +33,7 @@ API_PREFIX = "/api/v1"
 
 def build_context(engine: sa.Engine) -> Context:
     load_published(engine)  # the methodology versions regulators published after release
+    calendar.attach(engine)  # the exchange holidays the operator loaded (`calendar load`)
     book = Ledger(engine)
     return Context(engine=engine, ledger=book, identity=Identity(engine))
 

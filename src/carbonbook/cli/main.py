@@ -13,8 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from carbonbook import __version__, auditlog
+from carbonbook.cli import calendar, funds, market, mrv, partner, personal, registry, users
 from carbonbook.cli import demo as demo_data
-from carbonbook.cli import funds, market, mrv, partner, personal, registry, users
 from carbonbook.cli.common import (
     EXIT_REFUSED,
     DatabaseOption,
@@ -50,6 +50,7 @@ app.add_typer(mrv.app, name="mrv")
 app.add_typer(personal.app, name="personal")
 app.add_typer(partner.app, name="partner")
 app.add_typer(users.app, name="user")
+app.add_typer(calendar.app, name="calendar")
 app.add_typer(registry.app, name="registry")
 app.add_typer(registry.compliance_app, name="compliance")
 app.add_typer(registry.allocation_app, name="allocation")
