@@ -16,6 +16,7 @@ from carbonbook.api.routes import (
     checkins,
     exchange,
     funds,
+    health,
     ledger,
     market_data,
     methodologies,
@@ -24,8 +25,10 @@ from carbonbook.api.routes import (
     registry,
     rewards,
 )
+from carbonbook.exchange import calendar
 from carbonbook.identity.service import Identity
 from carbonbook.ledger import Ledger
+from carbonbook.metrics import HttpMetrics, instrument
 from carbonbook.personal.publishing import load_published
 
 API_PREFIX = "/api/v1"
@@ -33,6 +36,8 @@ API_PREFIX = "/api/v1"
 
 def build_context(engine: sa.Engine) -> Context:
     load_published(engine)  # the methodology versions regulators published after release
+    calendar.attach(engine)  # the exchange holidays the operator loaded (`calendar load`)
+    instrument(engine)  # ledger batches committed, for /metrics
     book = Ledger(engine)
     return Context(engine=engine, ledger=book, identity=Identity(engine))
 
@@ -64,4 +69,6 @@ def create_api(engine: sa.Engine, ctx: Context | None = None) -> FastAPI:
     app.include_router(funds.router, prefix=API_PREFIX)
     app.include_router(market_data.router, prefix=API_PREFIX)
     app.include_router(methodologies.router, prefix=API_PREFIX)
+    app.include_router(health.router)  # /healthz, /readyz, /metrics: where probes look
+    app.add_middleware(HttpMetrics)
     return app

@@ -15,6 +15,14 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def has(self, key: str, per_minute: int, cost: float = 1.0) -> bool:
+        """Whether `key`'s bucket holds `cost` tokens, taking none (failures are counted
+        after the fact with `allow`)."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(per_minute), now))
+            return min(float(per_minute), tokens + (now - last) * per_minute / 60.0) >= cost
+
     def allow(self, key: str, per_minute: int, cost: float = 1.0) -> bool:
         """Take `cost` tokens from `key`'s bucket (capacity `per_minute`) if it has them."""
         now = time.monotonic()

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from carbonbook import __version__, auditlog
+from carbonbook.cli import calendar, funds, market, mrv, partner, personal, registry, users
 from carbonbook.cli import demo as demo_data
-from carbonbook.cli import funds, market, mrv, partner, personal, registry
 from carbonbook.cli.common import (
     EXIT_REFUSED,
     DatabaseOption,
@@ -49,6 +49,8 @@ app.add_typer(funds.app, name="funds")
 app.add_typer(mrv.app, name="mrv")
 app.add_typer(personal.app, name="personal")
 app.add_typer(partner.app, name="partner")
+app.add_typer(users.app, name="user")
+app.add_typer(calendar.app, name="calendar")
 app.add_typer(registry.app, name="registry")
 app.add_typer(registry.compliance_app, name="compliance")
 app.add_typer(registry.allocation_app, name="allocation")
@@ -258,7 +260,9 @@ def serve(
 
     engine = _engine(database)
     console.print(f"carbonbook serving on http://{host}:{port}/  (API: /api/v1/docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
+    # reads it itself, from $CARBONBOOK_TRUSTED_PROXIES only (api/deps.client_address)
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command()

@@ -181,6 +181,29 @@ api_tokens = sa.Table(
     sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
+# A web session kept on the server (migration 0024): the cookie carries a random id, this row
+# its SHA-256; logout deletes the row, so a copied cookie stops working.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("sid_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", Micros, nullable=False),
+    sa.Column("expires_at", Micros, nullable=False),
+)
+
+# Exchange holidays (休市) the operator loaded with `carbonbook calendar load` (migration 0024):
+# a year held here replaces that year of data/exchange/markets.toml's calendar.
+exchange_holidays = sa.Table(
+    "exchange_holidays",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("year", sa.Integer, nullable=False, index=True),
+    sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("loaded_at", Micros, nullable=False),
+)
+
 partner_platforms = sa.Table(
     "partner_platforms",
     metadata,

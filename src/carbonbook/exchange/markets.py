@@ -12,11 +12,14 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from carbonbook.exchange.errors import ExchangeError
 from carbonbook.numbers import D
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -55,7 +58,7 @@ class Market:
         local = moment.astimezone(SHANGHAI)
         if local.weekday() >= 5 and not self.weekends:
             return False
-        if local.date() in self.holidays:
+        if self.holidays and local.date() in _closed_in(local.year, self.holidays):
             return False
         now = local.time()
         sessions = self.block_sessions if block else self.sessions
@@ -68,6 +71,22 @@ class Market:
         low = (ref * (1 - share) / self.tick_fen).to_integral_value(ROUND_CEILING)
         high = (ref * (1 + share) / self.tick_fen).to_integral_value(ROUND_FLOOR)
         return int(low) * self.tick_fen, int(high) * self.tick_fen
+
+
+# The years the operator loaded into the database (exchange/calendar.py `attach`): a year there
+# replaces that year of the shipped calendar. None: none loaded (a process without a database).
+_loaded: Callable[[], dict[int, frozenset[date]]] | None = None
+
+
+def use_loaded_calendar(read: Callable[[], dict[int, frozenset[date]]] | None) -> None:
+    """Set how the markets read the loaded years (None: the shipped calendar alone)."""
+    global _loaded  # noqa: PLW0603 - one calendar source a process, set at start-up
+    _loaded = read
+
+
+def _closed_in(year: int, shipped: frozenset[date]) -> frozenset[date]:
+    years = _loaded() if _loaded is not None else {}
+    return years.get(year, shipped)
 
 
 def data_dir() -> Path:
@@ -84,6 +103,9 @@ def data_dir() -> Path:
 def load_markets() -> dict[str, Market]:
     raw = tomllib.loads((data_dir() / "markets.toml").read_text(encoding="utf-8"))
     holidays = frozenset(date.fromisoformat(d) for d in raw.get("calendar", {}).get("holidays", []))
+    for path in sorted((data_dir() / "calendars").glob("*.toml")):  # later years, one a file
+        year = tomllib.loads(path.read_text(encoding="utf-8"))
+        holidays |= frozenset(date.fromisoformat(d) for d in year.get("holidays", []))
     return {m.id: m for m in (_market(e, holidays) for e in raw.get("market", []))}
 
 

@@ -39,3 +39,11 @@ class BadUserInputError(DomainError):
 
 class UnknownPartnerError(NotFoundError):
     code = "UNKNOWN_PARTNER"
+
+
+class UserNotFoundError(NotFoundError):
+    code = "USER_NOT_FOUND"
+
+
+class TokenNotFoundError(NotFoundError):
+    code = "TOKEN_NOT_FOUND"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -23,7 +24,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from carbonbook import auditlog
 from carbonbook.db.engine import reading
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import api_tokens, partner_platforms, request_nonces, users
+from carbonbook.db.schema import (
+    api_tokens,
+    partner_platforms,
+    request_nonces,
+    users,
+    web_sessions,
+)
 from carbonbook.identity import errors
 from carbonbook.identity.model import Role, User
 
@@ -31,8 +38,11 @@ from carbonbook.identity.model import Role, User
 SIGNATURE_WINDOW_S = 300
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{1,119}$")
 PARTNER_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+OWNER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}(:[A-Za-z0-9_.@+-]{1,79})?$")  # kind[:name]
 SCOPE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")  # behaviours, ID@VERSION
 MIN_PASSWORD = 8
+TOKEN_TTL_ENV = "CARBONBOOK_TOKEN_TTL_DAYS"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_TOKEN_TTL_DAYS = 30
 
 _hasher = PasswordHasher()
 # Verifying against this hash when the user does not exist keeps the timing the same.
@@ -53,6 +63,28 @@ _TOKEN_USER = (
 
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def token_ttl_s() -> int | None:
+    """How long a new API token lives: $CARBONBOOK_TOKEN_TTL_DAYS days (30 unless set; 0 means
+    tokens never expire, for a deployment that revokes them by hand)."""
+    text = os.environ.get(TOKEN_TTL_ENV, "").strip()
+    try:
+        days = int(text) if text else DEFAULT_TOKEN_TTL_DAYS
+    except ValueError:
+        days = DEFAULT_TOKEN_TTL_DAYS
+    return None if days <= 0 else days * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An API token as its owner may see it: never the secret, which is not stored."""
+
+    id: str  # the first 16 hex digits of the token's SHA-256: names it, reveals nothing
+    name: str
+    created_at: int
+    expires_at: int | None
+    revoked: bool
 
 
 def signature_base(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -201,8 +233,11 @@ class Identity:
 
     # -- API tokens -----------------------------------------------------------------------------
 
-    def issue_token(self, user: User, name: str = "api", ttl_s: int | None = 30 * 86400) -> str:
-        """A new bearer token for scripts; only its hash is stored, so show it once."""
+    def issue_token(self, user: User, name: str = "api", ttl_s: int | bool | None = True) -> str:
+        """A new bearer token for scripts; only its hash is stored, so show it once. It expires
+        after `ttl_s` seconds (None: never; by default $CARBONBOOK_TOKEN_TTL_DAYS)."""
+        if ttl_s is True:
+            ttl_s = token_ttl_s()
         token = "cbk_" + secrets.token_urlsafe(32)
         now = _now_us()
         with self.engine.begin() as conn:
@@ -243,6 +278,149 @@ class Identity:
                 .where(api_tokens.c.token_hash == _token_hash(token))
                 .values(revoked=True)
             )
+
+    def tokens(self, user: User) -> list[TokenInfo]:
+        """The user's API tokens, newest first (expired and revoked ones too, marked)."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                sa.select(api_tokens)
+                .where(api_tokens.c.user_id == user.id)
+                .order_by(api_tokens.c.created_at.desc())
+            ).all()
+        return [
+            TokenInfo(
+                bytes(r.token_hash).hex()[:16],
+                str(r.name),
+                int(r.created_at),
+                None if r.expires_at is None else int(r.expires_at),
+                bool(r.revoked),
+            )
+            for r in rows
+        ]
+
+    def revoke_token_id(self, user: User, token_id: str) -> None:
+        """Revoke one of the user's own tokens by its id (TOKEN_NOT_FOUND for anyone else's:
+        whether another user's token exists is not theirs to learn)."""
+        with self.engine.begin() as conn:
+            hashes = conn.execute(
+                sa.select(api_tokens.c.token_hash).where(api_tokens.c.user_id == user.id)
+            ).scalars()
+            found = [h for h in hashes if len(token_id) == 16 and bytes(h).hex()[:16] == token_id]
+            if not found:
+                raise errors.TokenNotFoundError(
+                    f"you have no API token {token_id!r}", f"您没有 API 令牌 {token_id!r}"
+                )
+            conn.execute(
+                api_tokens.update().where(api_tokens.c.token_hash == found[0]).values(revoked=True)
+            )
+            auditlog.append(
+                conn, f"user:{user.id}", "token.revoke", f"user:{user.id}", {"token": token_id}
+            )
+
+    # -- web sessions ---------------------------------------------------------------------------
+
+    def open_session(self, user: User, ttl_s: int) -> str:
+        """A new server-side session for a web login; the cookie carries the returned id and
+        the database its hash, so ending the session here ends it for every copy of the
+        cookie."""
+        sid = secrets.token_urlsafe(32)
+        now = _now_us()
+        with self.engine.begin() as conn:
+            conn.execute(
+                web_sessions.insert().values(
+                    sid_hash=_token_hash(sid),
+                    user_id=user.id,
+                    created_at=now,
+                    expires_at=now + ttl_s * 1_000_000,
+                )
+            )
+        return sid
+
+    def session_user(self, sid: str) -> User:
+        """The user of a live session (AuthenticationError once it ended or expired, or the
+        user was disabled)."""
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                sa.select(users)
+                .join_from(web_sessions, users, users.c.id == web_sessions.c.user_id)
+                .where(
+                    web_sessions.c.sid_hash == _token_hash(sid),
+                    web_sessions.c.expires_at > _now_us(),
+                )
+            ).first()
+        if row is None or row.disabled:
+            raise errors.AuthenticationError("the session has ended", "会话已结束")
+        return _user(row)
+
+    def end_session(self, sid: str) -> None:
+        """Log out: the session is gone on the server (and expired ones with it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                web_sessions.delete().where(
+                    (web_sessions.c.sid_hash == _token_hash(sid))
+                    | (web_sessions.c.expires_at <= _now_us())
+                )
+            )
+
+    # -- onboarding -----------------------------------------------------------------------------
+
+    def add_user(
+        self, username: str, role: Role, owner: str | None, password: str, actor: str = "system"
+    ) -> User:
+        """Onboard a user (the operator's `carbonbook user add`): a person's owner is
+        `person:USERNAME`; other roles act for the ledger owner given, plain `kind[:name]`
+        text; partners are onboarded with their scope by `register_partner` instead."""
+        if role is Role.PARTNER:
+            raise errors.BadUserInputError(
+                "partners are onboarded with `carbonbook partner add` (they need a scope)",
+                "合作平台须以 `carbonbook partner add` 接入（须设定范围）",
+                field="role",
+            )
+        if role is Role.PERSON:
+            if owner not in (None, f"person:{username}"):
+                raise errors.BadUserInputError(
+                    f"a person's owner is person:{username}",
+                    f"个人用户的账户主体须为 person:{username}",
+                    field="owner",
+                )
+            owner = f"person:{username}"
+        if owner is None or not OWNER_RE.match(owner):
+            raise errors.BadUserInputError(
+                "--owner is the ledger owner the user acts for, as kind or kind:name "
+                "(e.g. ent:steel, member:broker, regulator)",
+                "--owner 为该用户代表的账户主体，形如 kind 或 kind:name（如 ent:steel）",
+                field="owner",
+            )
+        return self.register(username, password, role, owner=owner, actor=actor)
+
+    def disable(self, username: str, actor: str = "system") -> User:
+        """Disable a user: they cannot log in, their sessions end and their tokens are revoked
+        (USER_NOT_FOUND for an unknown name)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            if row is None:
+                raise errors.UserNotFoundError(f"no user {username!r}", f"用户 {username!r} 不存在")
+            conn.execute(users.update().where(users.c.id == row.id).values(disabled=True))
+            conn.execute(
+                api_tokens.update().where(api_tokens.c.user_id == row.id).values(revoked=True)
+            )
+            conn.execute(web_sessions.delete().where(web_sessions.c.user_id == row.id))
+            auditlog.append(conn, actor, "user.disable", f"user:{row.id}", {})
+        return _user(row)
+
+    def set_role(self, username: str, role: Role, actor: str = "system") -> User:
+        """Change a user's role, audited with the old and new role; their sessions end so the
+        new role applies from the next login (tokens read the role on every request)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            if row is None:
+                raise errors.UserNotFoundError(f"no user {username!r}", f"用户 {username!r} 不存在")
+            conn.execute(users.update().where(users.c.id == row.id).values(role=role.value))
+            conn.execute(web_sessions.delete().where(web_sessions.c.user_id == row.id))
+            auditlog.append(
+                conn, actor, "user.role", f"user:{row.id}", {"from": row.role, "to": role.value}
+            )
+        return replace(_user(row), role=role)
 
     # -- partner platforms ----------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from carbonbook.ledger.model import (
     touched_accounts,
 )
 from carbonbook.ledger.store import Head, LedgerStore, TransferRow
+from carbonbook.metrics import BATCHES_INFO_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -330,6 +331,8 @@ class Ledger:
             Head(seq, new_hash, 0),
             first_id + count,
         )
+        # Counted when the transaction commits (carbonbook.metrics), never for a rollback
+        conn.info[BATCHES_INFO_KEY] = conn.info.get(BATCHES_INFO_KEY, 0) + 1
         return BatchResult(batch_id, seq, first_id, count, at)
 
     @staticmethod

@@ -12,10 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request as StarletteRequest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carbonbook.api.app import API_PREFIX, create_api
+from carbonbook.api.deps import came_over_https, context
 from carbonbook.web import (
     achievements,
     auctions,
@@ -34,6 +38,7 @@ from carbonbook.web import (
 # Beside this file in the source tree and in an installed wheel alike.
 STATIC = Path(__file__).with_name("static")
 SESSION_HOURS = 8
+SECURE_ENV = "CARBONBOOK_SECURE_COOKIES"
 SECRET_ENV = "CARBONBOOK_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
 
 
@@ -50,8 +55,11 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
         session_cookie="carbonbook_session",
         max_age=SESSION_HOURS * 3600,
         same_site="lax",
-        https_only=False,  # served on loopback by default; put TLS in front in production
+        # $CARBONBOOK_SECURE_COOKIES=1: always Secure; else Secure when the request came over
+        # HTTPS (SecureSessionCookie below), so the loopback demo still works over plain HTTP
+        https_only=os.environ.get(SECURE_ENV, "") in ("1", "true", "yes"),
     )
+    app.add_middleware(SecureSessionCookie)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(carbon.router)
@@ -67,6 +75,36 @@ def create_app(engine: sa.Engine, *, secret_key: str | None = None) -> FastAPI:
     app.include_router(methodologies.router)
     _pages_get_html_errors(app)
     return app
+
+
+class SecureSessionCookie:
+    """Marks the session cookie `Secure` on responses to requests that came over HTTPS
+    (directly, or through a proxy in $CARBONBOOK_TRUSTED_PROXIES saying so)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = StarletteRequest(scope)
+        https = came_over_https(request, context(request))
+
+        async def sending(message: Message) -> None:
+            if https and message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                cookies = headers.getlist("set-cookie")
+                if any(c.startswith("carbonbook_session=") for c in cookies):
+                    del headers["set-cookie"]
+                    for cookie in cookies:
+                        secure = cookie.startswith("carbonbook_session=") and (
+                            "secure" not in cookie.lower()
+                        )
+                        headers.append("set-cookie", cookie + "; secure" if secure else cookie)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def _pages_get_html_errors(app: FastAPI) -> None:

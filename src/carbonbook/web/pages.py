@@ -16,7 +16,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
-from carbonbook.api.deps import Context, context
+from carbonbook.api.deps import (
+    Context,
+    context,
+    login_failed,
+    login_gate,
+    session_csrf_ok,
+    session_user,
+)
 from carbonbook.errors import DomainError
 from carbonbook.identity.model import Permission, User
 from carbonbook.ledger.model import TransferKind
@@ -33,6 +40,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE = 50
 MAX_LINES = 5000
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger one cannot exist
+SESSION_SECONDS = 8 * 3600  # a web login lasts a working day (the cookie's max age too)
 
 # Sent with every page. Scripts only from this site (htmx and ECharts are vendored); inline
 # styles stay allowed because ECharts and htmx set them from script.
@@ -173,21 +181,13 @@ def csrf_token(request: Request) -> str:
 
 
 def csrf_ok(request: Request, sent: str) -> bool:
-    expected = request.session.get("csrf")
-    # bytes: compare_digest refuses non-ASCII str, and a forged token may be anything
-    return isinstance(expected, str) and secrets.compare_digest(expected.encode(), sent.encode())
+    return session_csrf_ok(request, sent)
 
 
 def viewer(request: Request, ctx: Context) -> User | None:
-    """The logged-in user of this session, if any (a disabled user is logged out)."""
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, int):
-        return None
-    try:
-        return ctx.identity.user(user_id)
-    except DomainError:
-        request.session.pop("user_id", None)
-        return None
+    """The logged-in user of this session, if any (a disabled user is logged out; a session
+    ended on the server is gone)."""
+    return session_user(request, ctx)
 
 
 def safe_path(target: str | None, host: str) -> str | None:
@@ -268,9 +268,8 @@ def login(
         return error_page(request, 403, CSRF_FAILED)
     ctx = context(request)
     back = safe_path(next_path, request.url.netloc) or ""
-    # The same bucket as the API's /auth/token: attempts count per client address.
-    client = request.client.host if request.client else "?"
-    if not ctx.limiter.allow(f"login:{client}", ctx.login_per_minute):
+    # The same buckets as the API's /auth/token: per client address and per account.
+    if not login_gate(request, ctx, username):
         return render(
             request,
             "login.html",
@@ -283,6 +282,7 @@ def login(
     try:
         user = ctx.identity.authenticate(username, password)
     except DomainError as exc:
+        login_failed(ctx, username)
         # 200, not 401: a 401 must name an HTTP authentication scheme, and this is a form
         return render(
             request,
@@ -294,7 +294,7 @@ def login(
         )
     chosen = request.session.get("lang")
     request.session.clear()  # a fresh session on login: no fixation, a new CSRF token
-    request.session["user_id"] = user.id
+    request.session["sid"] = ctx.identity.open_session(user, SESSION_SECONDS)
     if chosen in LANGUAGES:  # a language picked before logging in wins, and is remembered
         request.session["lang"] = chosen
         if chosen != user.locale:
@@ -309,6 +309,9 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") ->
     if not csrf_ok(request, csrf):
         return error_page(request, 403, CSRF_FAILED)
     lang = language_of(request)
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        context(request).identity.end_session(sid)  # a copied cookie stops working too
     request.session.clear()
     request.session["lang"] = lang
     return RedirectResponse("/", status_code=303)

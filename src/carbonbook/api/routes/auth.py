@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner
+from carbonbook.api.deps import Ctx, CurrentUser, SignedPartner, login_failed, login_gate
 from carbonbook.api.errors import ApiError
 from carbonbook.api.fields import Text
+from carbonbook.errors import DomainError
 
 router = APIRouter(tags=["auth"])
 
@@ -42,12 +43,44 @@ class PartnerOut(BaseModel):
 
 @router.post("/auth/token", response_model=TokenOut, summary="Exchange a password for an API token")
 def login(body: LoginIn, request: Request, ctx: Ctx) -> TokenOut:
-    client = request.client.host if request.client else "?"
-    if not ctx.limiter.allow(f"login:{client}", ctx.login_per_minute):
+    if not login_gate(request, ctx, body.username):
         raise ApiError(429, "RATE_LIMITED", "too many login attempts", "登录尝试过于频繁")
-    user = ctx.identity.authenticate(body.username, body.password)
+    try:
+        user = ctx.identity.authenticate(body.username, body.password)
+    except DomainError:
+        login_failed(ctx, body.username)
+        raise
     token = ctx.identity.issue_token(user, body.token_name)
     return TokenOut(token=token, user_id=user.id, role=user.role.value)
+
+
+class TokenInfoOut(BaseModel):
+    id: str
+    name: str
+    created_at: int  # microseconds since the epoch, UTC
+    expires_at: int | None
+    revoked: bool
+
+
+@router.get(
+    "/auth/tokens", response_model=list[TokenInfoOut], summary="Your API tokens (never secrets)"
+)
+def list_tokens(user: CurrentUser, ctx: Ctx) -> list[TokenInfoOut]:
+    return [
+        TokenInfoOut(
+            id=t.id,
+            name=t.name,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked=t.revoked,
+        )
+        for t in ctx.identity.tokens(user)
+    ]
+
+
+@router.delete("/auth/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
+def revoke_token(token_id: str, user: CurrentUser, ctx: Ctx) -> None:
+    ctx.identity.revoke_token_id(user, token_id)
 
 
 @router.get("/me", response_model=MeOut, summary="The user behind this token or session")
