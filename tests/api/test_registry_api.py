@@ -11,6 +11,10 @@ def _steel(world: World) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     """Two representatives of one steel works, and the regulator."""
     world.identity.register("wang", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
     world.identity.register("li", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
+    # The counterparties are registered holders: the holder gate refuses units to a holder
+    # nobody registered (issue 16).
+    world.identity.register("trader", PASSWORD, Role.MEMBER, owner="ent:trader")
+    world.identity.register("busco", PASSWORD, Role.ENTERPRISE, owner="ent:bus")
     return world.token("wang"), world.token("li"), world.token("admin")
 
 
@@ -196,3 +200,28 @@ def test_the_bridge_issues_pcer_and_a_person_gets_proofs(world: World):
     assert public[0]["merkle_root"] == r.json()["merkle_root"]
     proofs = world.client.get("/api/v1/me/pcer-proofs", headers=chen).json()
     assert [(p["tree_size"], p["leaf_index"], p["path"]) for p in proofs] == [(1, 0, [])]
+
+
+def test_units_go_only_to_registered_holders_that_may_hold_them(world: World):
+    """Issue 16: CEA to a natural person, units to `entity:nobody`, a holder named with a NUL."""
+    wang, _, admin = _steel(world)
+    _issue(world, admin, "CEA", 2023, 10)
+    assert world.client.put("/api/v1/registry/trusted/person:chen", headers=wang).status_code == 204
+    for to, code in (("person:chen", "HOLDER_MAY_NOT_HOLD"), ("entity:nobody", "UNKNOWN_HOLDER")):
+        r = world.client.post(
+            "/api/v1/registry/transfers",
+            json={"to": to, "asset": "CEA-2023", "quantity": 1, "key": f"t-{to}"},
+            headers=wang,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == code
+        assert r.json()["message_zh"]
+    held = world.client.get("/api/v1/registry/holdings", headers=wang).json()[0]
+    assert (held["balance_t"], held["held_t"]) == (10, 0)
+    body = {"unit_type": "CEA", "vintage": 2023, "quantity": 5}
+    for to, code in (("entity:nobody", "UNKNOWN_HOLDER"), ("ent:steel\u0000", "BAD_TEXT")):
+        r = world.client.post(
+            "/api/v1/registry/issuances", json={**body, "to": to, "key": "n"}, headers=admin
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == code

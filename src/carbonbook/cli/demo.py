@@ -38,6 +38,7 @@ from carbonbook.personal.rewards import Rewards, parse_catalogue
 from carbonbook.personal.service import Personal
 from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.gate import RegisteredHolders
 from carbonbook.registry.service import Registry
 
 DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never used elsewhere
@@ -117,7 +118,7 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
 
     # The bus group sells surplus allowances: units and cash in one batch (货银对付), the
     # serial blocks moving with the units.
-    registry = Registry(ledger.engine, ledger)
+    registry = Registry(ledger.engine, ledger, holders=RegisteredHolders())
     bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
     bus_cny = ledger.open_account("entity:demo-bus", "CNY")
     for key, buyer, tonnes, price_fen in (
@@ -301,7 +302,7 @@ def _registry_year(ledger: Ledger) -> None:
     which the verifier verifies and the regulator locks (its obligation); the true-up waits
     for approval. The bus group's obligation is entered by hand. A fund's CCER and a voluntary
     cancellation (注销) with its certificate."""
-    registry = Registry(ledger.engine, ledger)
+    registry = Registry(ledger.engine, ledger, holders=RegisteredHolders())
     allocations = Allocations(registry)
     pre = allocations.compute(
         "national-industry-2024",

@@ -27,17 +27,18 @@ from carbonbook.db.schema import (
     registry_trusted,
 )
 from carbonbook.ledger import AccountFlags, Batch, BatchResult, Ledger, TransferRequest
-from carbonbook.ledger import errors as ledger_errors
 from carbonbook.ledger.service import Account, now_us
 from carbonbook.registry import errors
 from carbonbook.registry.blocks import Block, Take, gaps_and_overlaps, take, take_in_turn
+from carbonbook.registry.gate import REGISTRY_OWNER as REGISTRY_OWNER
+from carbonbook.registry.gate import HolderDirectory, HolderGate, NamedHolders
+from carbonbook.registry.gate import check_text as _check_text
 from carbonbook.registry.rules import RegistryRules, load_rules, serial
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 R = TypeVar("R")
-REGISTRY_OWNER = "registry"  # the registry's own accounts: issued, surrendered, cancelled
 MAX_TONNES = 10**12  # a trillion tonnes: far beyond any real issuance, well inside 64 bits
 
 # Block states. A RETURNED block was clawed back to the issuer (an excess pre-allocation):
@@ -179,11 +180,19 @@ class Registry:
     """The registry over one database and one ledger."""
 
     def __init__(
-        self, engine: sa.Engine, ledger: Ledger | None = None, rules: RegistryRules | None = None
+        self,
+        engine: sa.Engine,
+        ledger: Ledger | None = None,
+        rules: RegistryRules | None = None,
+        *,
+        holders: HolderDirectory | None = None,
     ) -> None:
+        """`holders` says who exists: the platform passes `RegisteredHolders` (a registered
+        user acts for the holder); without it every well-formed name is a holder."""
         self.engine = engine
         self.ledger = ledger or Ledger(engine)
         self.rules = rules or load_rules()
+        self.gate = HolderGate(self.ledger, self.rules, holders or NamedHolders())
 
     # -- issuance ---------------------------------------------------------------------------------
 
@@ -205,7 +214,9 @@ class Registry:
         """
         asset = self.rules.asset(unit_type, vintage)
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
+        _check_text(note, "note")
         request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
 
         def work(conn: sa.Connection) -> Operation:
@@ -230,7 +241,8 @@ class Registry:
         """Inside the caller's transaction: issue one new block; returns the operation id."""
         unit, vintage = self.rules.split_asset(asset)
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
+        self.gate.admit(conn, to_owner, asset)
+        _check_text(note, "note")
         self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
         issuer = self.ledger.open_account_in(
             conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
@@ -307,7 +319,8 @@ class Registry:
         """
         self.rules.split_asset(asset)
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
         if to_owner == from_owner:
             raise errors.SameAccountError(
                 "a transfer needs two different holders", "转出方与转入方不能相同"
@@ -315,6 +328,7 @@ class Registry:
         request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
 
         def work(conn: sa.Connection) -> Operation:
+            self.gate.admit(conn, to_owner, asset)
             sender = self._holding_account(conn, from_owner, asset, quantity)
             receiver = self.ledger.open_account_in(conn, to_owner, asset)
             trusted = self._is_trusted(conn, from_owner, to_owner)
@@ -452,7 +466,7 @@ class Registry:
 
     def trust(self, owner: str, counterparty: str, *, by: str) -> None:
         """Add `counterparty` to `owner`'s trusted list (audited)."""
-        _check_owner(counterparty, "counterparty")
+        self.gate.check_holder_name(counterparty, "counterparty")
         if counterparty == owner:
             raise errors.SameAccountError(
                 "an account cannot trust itself", "不能将自己加入信任名单"
@@ -537,6 +551,7 @@ class Registry:
         """Inside the caller's transaction: move tonnes and their serials from `owner` to the
         registry's `surrendered` or `cancelled` account, for good. Returns the operation id."""
         state = SURRENDERED if kind == "surrender" else CANCELLED
+        _check_text(key, "key")
         sender = self._holding_account(conn, owner, asset, quantity)
         sink = self.ledger.open_account_in(conn, REGISTRY_OWNER, asset, _SINKS[kind])
         op_id = self._insert_op(
@@ -705,6 +720,8 @@ class Registry:
         self.rules.split_asset(asset)
         _check_quantity(quantity)
         beneficiary, reason = beneficiary.strip(), reason.strip()
+        for text, name in ((beneficiary, "beneficiary"), (reason, "reason"), (key, "key")):
+            _check_text(text, name)
         if not beneficiary or len(beneficiary) > 200:
             raise errors.RegistryError(
                 "name a beneficiary (1 to 200 characters)", "请填写受益方（1 至 200 字）"
@@ -769,7 +786,7 @@ class Registry:
         together or not at all, and the blocks move in the same commit. A replayed batch
         moves nothing again.
         """
-        result = self.ledger.post_in(conn, batch)
+        result = self.gate.post_settlement(conn, batch)
         if result.replayed:
             return result, []
         moved = [
@@ -1026,24 +1043,7 @@ class Registry:
         return int(result.scalar_one())
 
     def _post(self, conn: sa.Connection, key: str, transfers: list[TransferRequest]) -> BatchResult:
-        try:
-            result = self.ledger.post_in(conn, Batch(REGISTRY_OWNER, key, transfers))
-        except ledger_errors.PendingResolvedError as exc:
-            raise errors.NotPendingError(
-                "this transfer was decided meanwhile", "该转让已被处理"
-            ) from exc
-        except ledger_errors.InsufficientFundsError as exc:
-            raise errors.InsufficientUnitsError(
-                "not enough free tonnes in the holding account",
-                "持有账户中可用的数量不足",
-            ) from exc
-        except ledger_errors.AccountFrozenError as exc:
-            raise errors.AccountFrozenError(
-                "the holding account is frozen", "持有账户已被冻结"
-            ) from exc
-        if result.replayed:  # the op was fresh, so its batch cannot exist: decided meanwhile
-            raise errors.NotPendingError("this operation was done meanwhile", "该操作已被处理")
-        return result
+        return self.gate.post(conn, key, transfers)
 
     def _finish(
         self,
@@ -1264,13 +1264,6 @@ def _check_quantity(quantity: int) -> None:
         raise errors.BadQuantityError(
             f"quantity must be a whole number of tonnes from 1 to {MAX_TONNES}, not {quantity!r}",
             f"数量须为 1 至 {MAX_TONNES} 的整数吨，而不是 {quantity!r}",
-        )
-
-
-def _check_owner(owner: str, field_name: str) -> None:
-    if not owner or len(owner) > 120 or owner == REGISTRY_OWNER:
-        raise errors.RegistryError(
-            f"{field_name}: not a holder {owner!r}", f"{field_name}：无效的持有人 {owner!r}"
         )
 
 

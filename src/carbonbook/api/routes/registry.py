@@ -138,7 +138,7 @@ def _cert(c: Certificate) -> CertificateOut:
 
 
 def _registry(ctx: Ctx) -> Registry:
-    return Registry(ctx.engine, ctx.ledger)
+    return ctx.registry
 
 
 def _is_regulator(user: CurrentUser) -> bool:
