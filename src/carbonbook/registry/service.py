@@ -30,8 +30,7 @@ from carbonbook.ledger import AccountFlags, Batch, BatchResult, Ledger, Transfer
 from carbonbook.ledger.service import Account, now_us
 from carbonbook.registry import errors
 from carbonbook.registry.blocks import Block, Take, gaps_and_overlaps, take, take_in_turn
-from carbonbook.registry.gate import REGISTRY_OWNER as REGISTRY_OWNER
-from carbonbook.registry.gate import HolderDirectory, HolderGate, NamedHolders
+from carbonbook.registry.gate import REGISTRY_OWNER, HolderDirectory, HolderGate, NamedHolders
 from carbonbook.registry.gate import check_text as _check_text
 from carbonbook.registry.rules import RegistryRules, load_rules, serial
 
