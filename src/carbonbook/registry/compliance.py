@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -30,6 +32,8 @@ from carbonbook.registry.service import (
     Retirement,
     same_operation,
 )
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 if TYPE_CHECKING:
     from datetime import date
@@ -51,6 +55,12 @@ class Position:
     offsets_held_t: int  # eligible offsets free to surrender
     deadline: date
     price_fen: int | None
+    late_t: int = 0  # tonnes surrendered after the deadline (逾期清缴)
+
+    @property
+    def late(self) -> bool:
+        """Whether any surrender for the period came after its deadline."""
+        return self.late_t > 0
 
     @property
     def surrendered_t(self) -> int:
@@ -102,6 +112,8 @@ class Position:
             "value_fen": self.value_fen,
             "deadline": self.deadline.isoformat(),
             "compliant": self.compliant,
+            "late": self.late,
+            "late_t": self.late_t,
         }
 
 
@@ -538,6 +550,7 @@ class Compliance:
         by: str,
         chunk: int = 500,
         owners: list[str] | None = None,
+        at_us: int | None = None,
     ) -> Settlement:
         """The deadline run (强制清缴): for every obligated entity with tonnes still open,
         surrender its eligible allowances, oldest vintage first, up to what is open; then
@@ -550,6 +563,13 @@ class Compliance:
         batch by the chunk's, so a rerun after a crash surrenders nothing twice.
         """
         period = self.rules.period(period_id)
+        # 强制清缴 happens once the deadline has passed, never before: until then an entity
+        # may still buy and surrender on its own.
+        if (now_us() if at_us is None else at_us) < deadline_end_us(period):
+            raise errors.DeadlineNotPassedError(
+                f"the deadline of {period_id} ({period.deadline.isoformat()}) has not passed",
+                f"{period_id} 的履约截止日（{period.deadline.isoformat()}）尚未届满",
+            )
         assets = [
             self.rules.asset(unit, vintage)
             for vintage in sorted(period.allowance_vintages)
@@ -716,6 +736,15 @@ class Compliance:
             )
         ).scalar()
         done = self._surrendered(conn, period.id, owner)
+        late = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(registry_ops.c.quantity), 0)).where(
+                registry_ops.c.period == period.id,
+                registry_ops.c.from_owner == owner,
+                registry_ops.c.kind == "surrender",
+                registry_ops.c.state == DONE,
+                registry_ops.c.created_at >= deadline_end_us(period),
+            )
+        ).scalar_one()
         allowances = offsets = 0
         for asset, balance, held in conn.execute(
             sa.select(
@@ -743,7 +772,14 @@ class Compliance:
             offsets,
             period.deadline,
             price_fen,
+            int(late),
         )
+
+
+def deadline_end_us(period: Period) -> int:
+    """The first microsecond after the deadline day, Beijing time (the deadline is a date)."""
+    end = datetime.combine(period.deadline + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return int(end.timestamp()) * 1_000_000
 
 
 def _chunk_key(period_id: str, items: list[Retirement]) -> str:

@@ -137,3 +137,10 @@ class BadTextError(RegistryError):
 
     code = "BAD_TEXT"
     http_status = 422
+
+
+class DeadlineNotPassedError(RegistryError):
+    """The deadline run (强制清缴) before the period's deadline has passed."""
+
+    code = "DEADLINE_NOT_PASSED"
+    http_status = 409
