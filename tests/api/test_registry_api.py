@@ -15,6 +15,8 @@ def _steel(world: World) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     # nobody registered (issue 16).
     world.identity.register("trader", PASSWORD, Role.MEMBER, owner="ent:trader")
     world.identity.register("busco", PASSWORD, Role.ENTERPRISE, owner="ent:bus")
+    # Issuance takes two regulators (issue 16): one asks, another approves.
+    world.identity.register("reviewer", PASSWORD, Role.REGULATOR, owner="regulator")
     return world.token("wang"), world.token("li"), world.token("admin")
 
 
@@ -30,7 +32,12 @@ def _issue(world: World, admin: dict[str, str], unit: str, vintage: int, qty: in
         },
         headers=admin,
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
+    assert r.json()["state"] == "awaiting_approval"
+    r = world.client.post(
+        f"/api/v1/registry/issuances/{r.json()['id']}/approve", headers=world.token("reviewer")
+    )
+    assert r.status_code == 200, r.text
     return r.json()
 
 
@@ -225,3 +232,26 @@ def test_units_go_only_to_registered_holders_that_may_hold_them(world: World):
         )
         assert r.status_code == 422, r.text
         assert r.json()["code"] == code
+
+
+def test_an_issuance_waits_for_a_second_regulator(world: World):
+    """Issue 16: one regulator issued alone."""
+    wang, _, admin = _steel(world)
+    body = {"unit_type": "CEA", "vintage": 2023, "to": "ent:steel", "quantity": 5, "key": "k"}
+    r = world.client.post("/api/v1/registry/issuances", json=body, headers=admin)
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert (op["state"], op["serials"]) == ("awaiting_approval", [])
+    assert world.client.get("/api/v1/registry/holdings", headers=wang).json() == []
+    own = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=admin)
+    assert (own.status_code, own.json()["code"]) == (403, "SECOND_APPROVER_REQUIRED")
+    again = world.client.post("/api/v1/registry/issuances", json=body, headers=admin)
+    assert again.json()["id"] == op["id"]  # a retry is the same request
+    reviewer = world.token("reviewer")
+    done = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=reviewer)
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["decided_by"]) == ("done", "reviewer")
+    twice = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=reviewer)
+    assert twice.status_code == 409
+    held = world.client.get("/api/v1/registry/holdings", headers=wang).json()
+    assert [(h["asset"], h["balance_t"]) for h in held] == [("CEA-2023", 5)]

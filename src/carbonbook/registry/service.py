@@ -238,15 +238,10 @@ class Registry:
         note: str = "",
     ) -> int:
         """Inside the caller's transaction: issue one new block; returns the operation id."""
-        unit, vintage = self.rules.split_asset(asset)
+        self.rules.split_asset(asset)  # a registry unit, or refused
         _check_quantity(quantity)
-        self.gate.admit(conn, to_owner, asset)
+        self.gate.check_holder_name(to_owner, "to")  # admitted in `_issue_op`
         _check_text(note, "note")
-        self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
-        issuer = self.ledger.open_account_in(
-            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
-        )
-        holder = self.ledger.open_account_in(conn, to_owner, asset)
         op_id = self._insert_op(
             conn,
             "issue",
@@ -258,6 +253,96 @@ class Registry:
             to_owner=to_owner,
             meta={"note": note} if note else {},
         )
+        self._issue_op(conn, op_id, asset=asset, to_owner=to_owner, quantity=quantity, by=by)
+        return op_id
+
+    def request_issue(
+        self,
+        *,
+        unit_type: str,
+        vintage: int,
+        to_owner: str,
+        quantity: int,
+        key: str,
+        by: str,
+        note: str = "",
+    ) -> Operation:
+        """One regulator asks for an issuance; it waits, issuing nothing, until another
+        regulator approves it (`approve_issue`). A retry returns the same request."""
+        asset = self.rules.asset(unit_type, vintage)
+        _check_quantity(quantity)
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
+        _check_text(note, "note")
+        request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
+
+        def work(conn: sa.Connection) -> Operation:
+            self.gate.admit(conn, to_owner, asset)
+            op_id = self._insert_op(
+                conn,
+                "issue",
+                REGISTRY_OWNER,
+                key,
+                by,
+                asset=asset,
+                quantity=quantity,
+                to_owner=to_owner,
+                state=AWAITING_APPROVAL,
+                meta={"note": note} if note else {},
+            )
+            auditlog.append(
+                conn, by, "registry.issue.request", f"{to_owner}/{asset}", {"op": op_id}
+            )
+            return self.load_op_in(conn, op_id)
+
+        return self.run_keyed(REGISTRY_OWNER, key, "issue", request, work, same_operation)
+
+    def approve_issue(self, op_id: int, *, by: str) -> Operation:
+        """A second regulator approves a requested issuance: the units are issued now. The
+        regulator who asked may not approve their own request."""
+        with self.engine.begin() as conn:
+            op = self.load_op_in(conn, op_id, lock=True)
+            if op.kind != "issue" or op.state != AWAITING_APPROVAL:
+                raise errors.NotPendingError(
+                    f"#{op_id} is not an issuance awaiting approval",
+                    f"#{op_id} 不是待审批的签发",
+                )
+            if op.requested_by == by:
+                raise errors.SecondApproverError(
+                    "a second regulator must approve this issuance, not the one who asked",
+                    "签发须由另一名主管人员审批，申请人不能自行审批",
+                )
+            self._issue_op(
+                conn,
+                op_id,
+                asset=str(op.asset),
+                to_owner=str(op.to_owner),
+                quantity=op.quantity,
+                by=by,
+                decided_by=by,
+            )
+            return self.load_op_in(conn, op_id)
+
+    def _issue_op(
+        self,
+        conn: sa.Connection,
+        op_id: int,
+        *,
+        asset: str,
+        to_owner: str,
+        quantity: int,
+        by: str,
+        decided_by: str | None = None,
+    ) -> None:
+        """Issue the operation's new block through the holder gate."""
+        unit, vintage = self.rules.split_asset(asset)
+        self.gate.admit(conn, to_owner, asset)  # again: the holder may be gone since asked
+        note = self.load_op_in(conn, op_id).meta.get("note", "")
+        self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
+        issuer = self.ledger.open_account_in(
+            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
+        )
+        holder = self.ledger.open_account_in(conn, to_owner, asset)
         batch = self._post(
             conn,
             f"issue:{op_id}",
@@ -288,7 +373,13 @@ class Registry:
             )
         )
         text = serial(unit.serial_prefix, vintage, op_id, first, last)
-        self._finish(conn, op_id, batch, {"serials": [text], **({"note": note} if note else {})})
+        self._finish(
+            conn,
+            op_id,
+            batch,
+            {"serials": [text], **({"note": note} if note else {})},
+            decided_by=decided_by,
+        )
         auditlog.append(
             conn,
             by,
@@ -296,7 +387,6 @@ class Registry:
             f"{to_owner}/{asset}",
             {"op": op_id, "quantity": quantity, "serials": text},
         )
-        return op_id
 
     # -- transfer ---------------------------------------------------------------------------------
 

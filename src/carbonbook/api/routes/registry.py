@@ -163,12 +163,12 @@ def _whose(user: CurrentUser, owner: str | None) -> str:
 @router.post(
     "/registry/issuances",
     response_model=OperationOut,
-    status_code=201,
-    summary="Issue new units to a holder as one serial block (regulator)",
+    status_code=202,
+    summary="Ask to issue new units to a holder (regulator); a second regulator approves",
 )
 def issue(body: IssueIn, user: CurrentUser, ctx: Ctx) -> OperationOut:
     require(user, Permission.REGULATE_REGISTRY)
-    op = _registry(ctx).issue(
+    op = _registry(ctx).request_issue(
         unit_type=body.unit_type,
         vintage=body.vintage,
         to_owner=body.to,
@@ -178,6 +178,16 @@ def issue(body: IssueIn, user: CurrentUser, ctx: Ctx) -> OperationOut:
         note=body.note,
     )
     return _op(op)
+
+
+@router.post(
+    "/registry/issuances/{op_id}/approve",
+    response_model=OperationOut,
+    summary="Approve a requested issuance (another regulator): the units are issued",
+)
+def approve_issue(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
+    require(user, Permission.REGULATE_REGISTRY)
+    return _op(_registry(ctx).approve_issue(op_id, by=user.username))
 
 
 @router.get("/registry/holdings", response_model=list[HoldingOut], summary="Units held")
