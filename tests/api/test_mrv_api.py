@@ -154,3 +154,27 @@ def test_what_if_on_a_stored_report_uses_its_schemes_boundary(world: World):
     r = world.client.post("/api/v1/mrv/what-if", json=bad, headers=wang)
     assert r.status_code == 422
     assert r.json()["details"]["problems"][0]["field"] == "changes[0].path"
+
+
+def test_a_steel_report_before_the_national_market_covered_steel_creates_no_obligation(
+    world: World,
+):
+    """Issue 16: a locked 2023 steel report set a national-2023 obligation, but the national
+    market covers steel from the 2024 emissions year."""
+    wang, zhao, admin = _people(world)
+    document = {**_document(), "year": 2023}
+    r = world.client.post("/api/v1/mrv/reports", json={"document": document}, headers=wang)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert world.client.post(f"/api/v1/mrv/reports/{rid}/submit", headers=wang).status_code == 200
+    r = world.client.post(
+        f"/api/v1/mrv/reports/{rid}/verify", json={"opinion": "agrees"}, headers=zhao
+    )
+    assert r.json()["state"] == "verified", r.text
+    r = world.client.post(f"/api/v1/mrv/reports/{rid}/lock", headers=admin)
+    assert r.json()["state"] == "locked", r.text
+    position = world.client.get("/api/v1/compliance/national-2023/position", headers=wang).json()
+    assert position["obligation_t"] == 0
+    # The regulator can no longer verify what it then locks (separation of duties).
+    r = world.client.post(f"/api/v1/mrv/reports/{rid}/verify", json={}, headers=admin)
+    assert r.status_code == 403

@@ -201,13 +201,15 @@ class Compliance:
         total_tco2: Decimal,
         source: str,
         by: str,
+        sector: str | None = None,
     ) -> str | None:
         """Inside the caller's transaction (a report being locked): set the obligation of
         the scheme's period for `year` to the verified emissions within the scheme's boundary,
         in whole tonnes rounded half up. Returns the period, or None when the scheme has no
-        period for that year."""
+        period for that year or does not cover the report's sector in that year (no
+        obligation: a steel works owed nothing to the national market before 2024)."""
         period = self.rules.period_for(scheme, year)
-        if period is None:
+        if period is None or not self.rules.covers(scheme, sector, year):
             return None
         counted = direct_tco2 if self.rules.scheme_of(period).boundary == "direct" else total_tco2
         # Carbon fixed in products can outweigh a small works' emissions: owing less than

@@ -118,6 +118,16 @@ class RegistryRules:
     schemes: dict[str, Scheme]
     periods: dict[str, Period]
     holder_kinds: dict[str, HolderKind] = field(default_factory=dict)
+    # (scheme, sector) -> the first emissions year the scheme covers the sector
+    coverage: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def covers(self, scheme: str, sector: str | None, year: int) -> bool:
+        """Whether `scheme` covers `sector` for `year`'s emissions. A scheme with no coverage
+        table, or a figure of no named sector, is not checked (hand-made rules, old reports)."""
+        if sector is None or not any(s == scheme for s, _ in self.coverage):
+            return True
+        first = self.coverage.get((scheme, sector))
+        return first is not None and year >= first
 
     def unit_type(self, code: str) -> UnitType:
         found = self.unit_types.get(code)
@@ -243,7 +253,16 @@ def parse_rules(raw: dict[str, Any], where: str = "registry.toml") -> RegistryRu
             _bad(where, f"period {period.id}.scheme", "a scheme id defined above")
         periods[period.id] = period
     kinds = _holder_kinds(raw, where, units)
-    return RegistryRules(second, units, penalties, schemes, periods, kinds)
+    coverage: dict[tuple[str, str], int] = {}
+    for entry in _list(raw, "coverage", where) if "coverage" in raw else []:
+        at = f"{where}: coverage {entry.get('scheme', '?')}/{entry.get('sector', '?')}"
+        scheme_id, sector = _text(entry, "scheme", at), _text(entry, "sector", at)
+        _text(entry, "source", at)
+        first = entry.get("from_year")
+        if scheme_id not in schemes or not isinstance(first, int) or isinstance(first, bool):
+            _bad(where, at, "a known scheme and a whole from_year")
+        coverage[scheme_id, sector] = first
+    return RegistryRules(second, units, penalties, schemes, periods, kinds, coverage)
 
 
 def _holder_kinds(
