@@ -11,6 +11,7 @@ so what was surrendered for a period is always a sum over registry operations.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -24,7 +25,9 @@ from carbonbook.db.schema import account_balances, compliance_obligations, regis
 from carbonbook.ledger import AccountFlags
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import errors
+from carbonbook.registry.gate import REGISTRY_OWNER, check_text
 from carbonbook.registry.service import (
+    AWAITING_APPROVAL,
     DONE,
     MAX_TONNES,
     Operation,
@@ -34,6 +37,7 @@ from carbonbook.registry.service import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+LOCKED_SOURCE = "locked mrv reports"  # how an obligation set by locking reports names its source
 
 if TYPE_CHECKING:
     from datetime import date
@@ -307,6 +311,73 @@ class Compliance:
             f"{period_id}/*",
             {"verified_t": verified, "source": source},
         )
+
+    def override_obligation(
+        self, period_id: str, owner: str, verified_t: int, *, source: str, by: str
+    ) -> Operation | None:
+        """A regulator's entry of an obligation. Over one set by locked reports it is an
+        override: it waits (a registry operation awaiting approval, nothing changed) for a
+        second regulator (`approve_override`); otherwise it is set at once (None)."""
+        self.rules.period(period_id)
+        if isinstance(verified_t, bool) or not 0 <= verified_t <= MAX_TONNES:
+            raise errors.BadQuantityError("verified_t out of range", "核查排放量超出范围")
+        check_text(source, "source")
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(compliance_obligations.c.source).where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner == owner,
+                )
+            ).scalar()
+            if found is None or not str(found).startswith(LOCKED_SOURCE):
+                self._set_obligation_in(conn, period_id, owner, verified_t, source, by)
+                return None
+            op_id = conn.execute(
+                registry_ops.insert()
+                .values(
+                    kind="obligation",
+                    actor=REGISTRY_OWNER,
+                    key=f"override:{period_id}:{owner}:{now_us()}"[:100],
+                    asset=None,
+                    quantity=verified_t,
+                    from_owner=None,
+                    to_owner=owner,
+                    period=period_id,
+                    role=None,
+                    state=AWAITING_APPROVAL,
+                    requested_by=by,
+                    meta=json.dumps({"source": source, "replaces": found}, ensure_ascii=False),
+                    created_at=now_us(),
+                )
+                .returning(registry_ops.c.id)
+            ).scalar_one()
+            auditlog.append(
+                conn, by, "compliance.obligation.request", f"{period_id}/{owner}", {"op": op_id}
+            )
+            return self.registry.load_op_in(conn, int(op_id))
+
+    def approve_override(self, op_id: int, *, by: str) -> Operation:
+        """A second regulator approves an override of a locked report's obligation."""
+        with self.engine.begin() as conn:
+            op = self.registry.load_op_in(conn, op_id, lock=True)
+            if op.kind != "obligation" or op.state != AWAITING_APPROVAL:
+                raise errors.NotPendingError(
+                    f"#{op_id} is not an obligation override awaiting approval",
+                    f"#{op_id} 不是待审批的履约义务变更",
+                )
+            if op.requested_by == by:
+                raise errors.SecondApproverError(
+                    "a second regulator must approve this override, not the one who asked",
+                    "变更须由另一名主管人员审批，申请人不能自行审批",
+                )
+            source = str(op.meta.get("source", "override"))
+            self._set_obligation_in(conn, str(op.period), str(op.to_owner), op.quantity, source, by)
+            conn.execute(
+                registry_ops.update()
+                .where(registry_ops.c.id == op_id)
+                .values(state=DONE, decided_by=by, decided_at=now_us())
+            )
+            return self.registry.load_op_in(conn, op_id)
 
     def _set_obligation_in(
         self, conn: sa.Connection, period_id: str, owner: str, verified_t: int, source: str, by: str

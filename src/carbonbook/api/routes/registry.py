@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
@@ -334,17 +335,33 @@ def certificate(
 @router.put(
     "/compliance/{period}/obligations/{owner}",
     status_code=204,
-    summary="Record an entity's verified emissions for a period (regulator)",
+    responses={202: {"description": "an override of a locked report's figure, awaiting"}},
+    summary="Record an entity's verified emissions (regulator); over a locked report's figure "
+    "it waits for a second regulator",
     tags=["compliance"],
+    response_model=None,
 )
 def set_obligation(
     period: PeriodId, owner: Owner, body: ObligationIn, user: CurrentUser, ctx: Ctx
-) -> Response:
+) -> Response | OperationOut:
     require(user, Permission.REGULATE_REGISTRY)
-    Compliance(_registry(ctx)).set_obligation(
+    waiting = Compliance(_registry(ctx)).override_obligation(
         period, owner, body.verified_t, source=body.source, by=user.username
     )
-    return Response(status_code=204)
+    if waiting is None:
+        return Response(status_code=204)
+    return JSONResponse(_op(waiting).model_dump(by_alias=True), status_code=202)
+
+
+@router.post(
+    "/compliance/obligation-overrides/{op_id}/approve",
+    response_model=OperationOut,
+    summary="Approve another regulator's override of a locked report's obligation",
+    tags=["compliance"],
+)
+def approve_override(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
+    require(user, Permission.REGULATE_REGISTRY)
+    return _op(Compliance(_registry(ctx)).approve_override(op_id, by=user.username))
 
 
 @router.get(
