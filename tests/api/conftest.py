@@ -37,6 +37,7 @@ def world(engine: sa.Engine) -> Iterator[World]:
     ledger = Ledger(engine)
     ledger.ensure_assets()
     identity.register("admin", PASSWORD, Role.REGULATOR, owner="regulator")
+    identity.register("operator", PASSWORD, Role.OPERATOR, owner="exchange:operator")
     identity.register("chen", PASSWORD, Role.PERSON, owner="person:chen")
     identity.register("xu", PASSWORD, Role.PERSON, owner="person:xu")
     issuer = ledger.open_account("scheme", "POINT", "issuer", AccountFlags.ISSUER)

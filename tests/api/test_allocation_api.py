@@ -58,6 +58,8 @@ def test_bad_input_is_422_naming_the_field(world: World):
 
 def test_issuing_a_true_up_claws_back_the_excess(world: World):
     world.identity.register("zhang", PASSWORD, Role.REGULATOR, owner="regulator")
+    # The steel works is a registered holder: the holder gate issues to no one else (issue 16).
+    world.identity.register("wang", PASSWORD, Role.ENTERPRISE, owner="entity:steel")
     admin, zhang = world.token("admin"), world.token("zhang")
 
     def issued(phase: str, entities: dict) -> dict:

@@ -182,7 +182,7 @@ def test_one_sided_bidding_over_http(world: World):
     r = world.client.post(f"/api/v1/exchange/auctions/{auction_id}/bids", json=low, headers=fund)
     assert r.json()["code"] == "PRICE_LIMIT"
     early = world.client.post(
-        f"/api/v1/exchange/auctions/{auction_id}/close", headers=world.token("admin")
+        f"/api/v1/exchange/auctions/{auction_id}/close", headers=world.token("operator")
     )
     assert early.json()["code"] == "NOT_CLOSED"
     assert (

@@ -30,7 +30,7 @@ def _open(world: World, steel: dict[str, str]) -> int:
     )
     assert r.status_code == 201, r.text
     account_id = r.json()["id"]
-    admin = world.token("admin")
+    admin = world.token("operator")
     queue = world.client.get("/api/v1/exchange/accounts", headers=admin).json()
     assert [a["id"] for a in queue] == [account_id]
     r = world.client.post(f"/api/v1/exchange/accounts/{account_id}/approve", headers=admin)
@@ -95,7 +95,7 @@ def test_an_unanswered_deposit_is_202_and_completes_once(world: World):
         "pending",
         "BANK_UNAVAILABLE",
     )
-    admin = world.token("admin")
+    admin = world.token("operator")
     day = shanghai_day(now_us())
     r = world.client.post("/api/v1/funds/reconciliations", json={"day": day}, headers=admin)
     assert (r.status_code, r.json()["state"]) == (201, "breaks")
@@ -147,7 +147,7 @@ def test_refusals_have_codes_and_staff_only_where_staff(world: World):
     r = world.client.post(
         f"/api/v1/exchange/accounts/{account_id}/reject",
         json={"reason": "again"},
-        headers=world.token("admin"),
+        headers=world.token("operator"),
     )
     assert r.status_code == 409
     chen = world.token("chen")

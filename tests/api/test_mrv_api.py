@@ -154,3 +154,57 @@ def test_what_if_on_a_stored_report_uses_its_schemes_boundary(world: World):
     r = world.client.post("/api/v1/mrv/what-if", json=bad, headers=wang)
     assert r.status_code == 422
     assert r.json()["details"]["problems"][0]["field"] == "changes[0].path"
+
+
+def test_a_steel_report_before_the_national_market_covered_steel_creates_no_obligation(
+    world: World,
+):
+    """Issue 16: a locked 2023 steel report set a national-2023 obligation, but the national
+    market covers steel from the 2024 emissions year."""
+    wang, zhao, admin = _people(world)
+    document = {**_document(), "year": 2023}
+    r = world.client.post("/api/v1/mrv/reports", json={"document": document}, headers=wang)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert world.client.post(f"/api/v1/mrv/reports/{rid}/submit", headers=wang).status_code == 200
+    r = world.client.post(
+        f"/api/v1/mrv/reports/{rid}/verify", json={"opinion": "agrees"}, headers=zhao
+    )
+    assert r.json()["state"] == "verified", r.text
+    r = world.client.post(f"/api/v1/mrv/reports/{rid}/lock", headers=admin)
+    assert r.json()["state"] == "locked", r.text
+    position = world.client.get("/api/v1/compliance/national-2023/position", headers=wang).json()
+    assert position["obligation_t"] == 0
+    # The regulator can no longer verify what it then locks (separation of duties).
+    r = world.client.post(f"/api/v1/mrv/reports/{rid}/verify", json={}, headers=admin)
+    assert r.status_code == 403
+
+
+def test_overriding_a_locked_reports_obligation_takes_a_second_regulator(world: World):
+    """Issue 16: one regulator overwrote the obligation a locked report had set."""
+    wang, zhao, admin = _people(world)
+    world.identity.register("reviewer", PASSWORD, Role.REGULATOR, owner="regulator")
+    r = world.client.post("/api/v1/mrv/reports", json={"document": _document()}, headers=wang)
+    rid = r.json()["id"]
+    world.client.post(f"/api/v1/mrv/reports/{rid}/submit", headers=wang)
+    world.client.post(f"/api/v1/mrv/reports/{rid}/verify", json={"opinion": "ok"}, headers=zhao)
+    assert world.client.post(f"/api/v1/mrv/reports/{rid}/lock", headers=admin).status_code == 200
+    url = "/api/v1/compliance/national-2024/position"
+    locked = world.client.get(url, headers=wang).json()["obligation_t"]
+    assert locked > 0
+    r = world.client.put(
+        "/api/v1/compliance/national-2024/obligations/entity:demo-steel",
+        json={"verified_t": 1, "source": "regulator's correction"},
+        headers=admin,
+    )
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert op["state"] == "awaiting_approval"
+    assert world.client.get(url, headers=wang).json()["obligation_t"] == locked
+    approve = f"/api/v1/compliance/obligation-overrides/{op['id']}/approve"
+    own = world.client.post(approve, headers=admin)
+    assert (own.status_code, own.json()["code"]) == (403, "SECOND_APPROVER_REQUIRED")
+    assert world.client.get(url, headers=wang).json()["obligation_t"] == locked
+    done = world.client.post(approve, headers=world.token("reviewer"))
+    assert done.status_code == 200, done.text
+    assert world.client.get(url, headers=wang).json()["obligation_t"] == 1

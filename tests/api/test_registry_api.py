@@ -11,6 +11,12 @@ def _steel(world: World) -> tuple[dict[str, str], dict[str, str], dict[str, str]
     """Two representatives of one steel works, and the regulator."""
     world.identity.register("wang", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
     world.identity.register("li", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
+    # The counterparties are registered holders: the holder gate refuses units to a holder
+    # nobody registered (issue 16).
+    world.identity.register("trader", PASSWORD, Role.MEMBER, owner="ent:trader")
+    world.identity.register("busco", PASSWORD, Role.ENTERPRISE, owner="ent:bus")
+    # Issuance takes two regulators (issue 16): one asks, another approves.
+    world.identity.register("reviewer", PASSWORD, Role.REGULATOR, owner="regulator")
     return world.token("wang"), world.token("li"), world.token("admin")
 
 
@@ -26,7 +32,12 @@ def _issue(world: World, admin: dict[str, str], unit: str, vintage: int, qty: in
         },
         headers=admin,
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
+    assert r.json()["state"] == "awaiting_approval"
+    r = world.client.post(
+        f"/api/v1/registry/issuances/{r.json()['id']}/approve", headers=world.token("reviewer")
+    )
+    assert r.status_code == 200, r.text
     return r.json()
 
 
@@ -206,3 +217,51 @@ def test_the_bridge_issues_pcer_and_a_person_gets_proofs(world: World):
     assert public[0]["merkle_root"] == r.json()["merkle_root"]
     proofs = world.client.get("/api/v1/me/pcer-proofs", headers=chen).json()
     assert [(p["tree_size"], p["leaf_index"], p["path"]) for p in proofs] == [(1, 0, [])]
+
+
+def test_units_go_only_to_registered_holders_that_may_hold_them(world: World):
+    """Issue 16: CEA to a natural person, units to `entity:nobody`, a holder named with a NUL."""
+    wang, _, admin = _steel(world)
+    _issue(world, admin, "CEA", 2023, 10)
+    assert world.client.put("/api/v1/registry/trusted/person:chen", headers=wang).status_code == 204
+    for to, code in (("person:chen", "HOLDER_MAY_NOT_HOLD"), ("entity:nobody", "UNKNOWN_HOLDER")):
+        r = world.client.post(
+            "/api/v1/registry/transfers",
+            json={"to": to, "asset": "CEA-2023", "quantity": 1, "key": f"t-{to}"},
+            headers=wang,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == code
+        assert r.json()["message_zh"]
+    held = world.client.get("/api/v1/registry/holdings", headers=wang).json()[0]
+    assert (held["balance_t"], held["held_t"]) == (10, 0)
+    body = {"unit_type": "CEA", "vintage": 2023, "quantity": 5}
+    for to, code in (("entity:nobody", "UNKNOWN_HOLDER"), ("ent:steel\u0000", "BAD_TEXT")):
+        r = world.client.post(
+            "/api/v1/registry/issuances", json={**body, "to": to, "key": "n"}, headers=admin
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == code
+
+
+def test_an_issuance_waits_for_a_second_regulator(world: World):
+    """Issue 16: one regulator issued alone."""
+    wang, _, admin = _steel(world)
+    body = {"unit_type": "CEA", "vintage": 2023, "to": "ent:steel", "quantity": 5, "key": "k"}
+    r = world.client.post("/api/v1/registry/issuances", json=body, headers=admin)
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert (op["state"], op["serials"]) == ("awaiting_approval", [])
+    assert world.client.get("/api/v1/registry/holdings", headers=wang).json() == []
+    own = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=admin)
+    assert (own.status_code, own.json()["code"]) == (403, "SECOND_APPROVER_REQUIRED")
+    again = world.client.post("/api/v1/registry/issuances", json=body, headers=admin)
+    assert again.json()["id"] == op["id"]  # a retry is the same request
+    reviewer = world.token("reviewer")
+    done = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=reviewer)
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["decided_by"]) == ("done", "reviewer")
+    twice = world.client.post(f"/api/v1/registry/issuances/{op['id']}/approve", headers=reviewer)
+    assert twice.status_code == 409
+    held = world.client.get("/api/v1/registry/holdings", headers=wang).json()
+    assert [(h["asset"], h["balance_t"]) for h in held] == [("CEA-2023", 5)]

@@ -242,3 +242,16 @@ def test_whatever_the_bank_does_money_is_neither_made_nor_lost(funds: Funds, ban
     assert all(t.state != "pending" for t in funds.resolve_pending(by="ops"))
     assert bank.balance(STEEL_BANK_NO) + _cash(funds)[0] == start
     assert bank.balance(bank.client_funds_no) == -_mirror(funds) == _cash(funds)[0]
+
+
+def test_a_bank_account_is_bound_to_one_trading_account_only(funds: Funds, bank):
+    """Issue 16: a second applicant under the steel works' name bound the works' bank account
+    and drew money from it."""
+    admit(funds.engine, "ent:impostor", NAME, n=424242)
+    with pytest.raises(FundsRefusedError) as refused:
+        funds.bind(owner="ent:impostor", account_no=STEEL_BANK_NO, holder=NAME, by="impostor")
+    assert refused.value.code == "BANK_ACCOUNT_TAKEN"
+    assert funds.binding_of("ent:impostor") is None
+    with pytest.raises(FundsRefusedError):
+        funds.deposit(owner="ent:impostor", amount_fen=100 * YUAN, key="d", by="impostor")
+    assert bank.balance(STEEL_BANK_NO) == 10_000_000 * YUAN

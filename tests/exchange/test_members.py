@@ -134,3 +134,33 @@ def test_an_individual_is_masked_and_not_admitted_where_the_market_says_so(engin
     open_to_all = dataclasses.replace(market("national"), individuals=True)
     with engine.connect() as conn:
         members.admit(conn, "person:wang", open_to_all)
+
+
+def test_a_colleague_of_the_applicant_cannot_review_for_the_same_entity(engine: sa.Engine):
+    """Issue 16: "someone other than the applicant" is another entity, not another login."""
+    from carbonbook.identity.model import Role
+    from carbonbook.identity.service import Identity
+
+    identity = Identity(engine)
+    identity.register("steel", "correct horse battery", Role.ENTERPRISE, owner="ent:steel")
+    identity.register("steel2", "correct horse battery", Role.ENTERPRISE, owner="ent:steel")
+    members = Members(engine)
+    account = _apply(members)
+    with pytest.raises(PermissionDeniedError):
+        members.review(account.id, approve=True, reason=None, by="steel2")
+    assert members.account(account.id).state == "applied"
+
+
+def test_a_regulator_or_the_operator_never_opens_a_trading_account(engine: sa.Engine):
+    from carbonbook.identity.model import Role
+    from carbonbook.identity.service import Identity
+
+    identity = Identity(engine)
+    identity.register("mee", "correct horse battery", Role.REGULATOR, owner="regulator")
+    identity.register("desk", "correct horse battery", Role.OPERATOR, owner="exchange:operator")
+    members = Members(engine)
+    for owner, by in (("regulator", "mee"), ("exchange:operator", "desk")):
+        with pytest.raises(ApplicationRefusedError) as refused:
+            _apply(members, owner=owner, by=by)
+        assert refused.value.code == "ROLE_MAY_NOT_TRADE"
+        assert members.account_of(owner) is None

@@ -385,3 +385,30 @@ def test_a_failure_inside_a_chunk_leaves_none_of_it_and_a_rerun_completes(
     assert (rerun.surrendered_t, rerun.operations, rerun.shortfall_t) == (20, 2, 0)
     assert all(compliance.position(SETTLE, o).compliant for o in ("ent:a", "ent:c", "ent:d"))
     assert compliance.registry.verify() == []
+
+
+def test_the_deadline_run_waits_for_the_deadline(compliance: Compliance):
+    """Issue 16: the deadline settlement ran before the deadline."""
+    from datetime import UTC, datetime
+
+    _give(compliance, "ent:a", "CEA", 2025, 80)
+    compliance.set_obligation("national-2025", "ent:a", 100, source="report:1", by="mee")
+    eve = int(datetime(2026, 12, 31, 15, 59, tzinfo=UTC).timestamp()) * 1_000_000  # 23:59 BJ
+    with pytest.raises(errors.DeadlineNotPassedError) as refused:
+        compliance.settle("national-2025", by="mee", at_us=eve)
+    assert refused.value.code == "DEADLINE_NOT_PASSED"
+    assert compliance.position("national-2025", "ent:a").surrendered_t == 0
+    after = eve + 60 * 1_000_000  # 2027-01-01 00:00 Beijing time
+    assert compliance.settle("national-2025", by="mee", at_us=after).surrendered_t == 80
+
+
+def test_a_surrender_after_the_deadline_is_flagged_late(compliance: Compliance):
+    """Issue 16: a surrender after the deadline showed compliant with no late flag."""
+    _give(compliance, "ent:a", "CEA", 2023, 100)
+    compliance.set_obligation("national-2023", "ent:a", 100, source="report:1", by="mee")
+    compliance.surrender("national-2023", "ent:a", "CEA-2023", 100, key="s", by="x")
+    position = compliance.position("national-2023", "ent:a")  # its deadline was 2024-12-31
+    assert position.compliant
+    assert position.late
+    assert position.to_document()["late"] is True
+    assert compliance.report("national-2023")[0].to_document()["late"] is True

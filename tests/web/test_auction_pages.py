@@ -31,7 +31,7 @@ def engine(sqlite_url: str) -> Iterator[sa.Engine]:
     identity.register("fund", PASSWORD, Role.MEMBER, owner="member:fund")
     identity.register("steel", PASSWORD, Role.ENTERPRISE, owner="ent:steel")
     identity.register("chen", PASSWORD, Role.PERSON, owner="person:chen")
-    identity.register("mee", PASSWORD, Role.REGULATOR, owner="regulator:mee")
+    identity.register("mee", PASSWORD, Role.OPERATOR, owner="exchange:operator")
     for owner in ("ent:bus", "member:fund", "ent:steel"):
         admit(eng, owner)
     ledger = Ledger(eng)

@@ -28,7 +28,7 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     engine = make_engine(sqlite_url)
     identity = Identity(engine)
     identity.register("steel", PASSWORD, Role.ENTERPRISE, display_name=NAME, owner="ent:steel")
-    identity.register("admin", PASSWORD, Role.REGULATOR, owner="regulator")
+    identity.register("admin", PASSWORD, Role.OPERATOR, owner="exchange:operator")
     identity.register("chen", PASSWORD, Role.PERSON, owner="person:chen")
     Ledger(engine).ensure_assets()
     SimulatedBank(engine).open_account(BANK_NO, NAME, 5_000_000)

@@ -22,6 +22,7 @@ from carbonbook.identity.errors import AuthenticationError
 from carbonbook.identity.model import Permission, User
 from carbonbook.identity.service import Identity, Partner
 from carbonbook.ledger import Ledger
+from carbonbook.registry.gate import RegisteredHolders
 from carbonbook.registry.service import Registry
 
 TRUSTED_PROXIES_ENV = "CARBONBOOK_TRUSTED_PROXIES"
@@ -69,7 +70,7 @@ class Context:
         """The application's one exchange: its order books live as long as the app; only
         approved trading accounts trade (`Members.admit`)."""
         if self._exchange is None:
-            registry = Registry(self.engine, self.ledger)
+            registry = self.registry
             self._exchange = Exchange(
                 self.engine, self.ledger, settle=registry.settle_in, admit=self.members.admit
             )
@@ -77,10 +78,15 @@ class Context:
 
     @property
     def auctions(self) -> Auctions:
-        registry = Registry(self.engine, self.ledger)
+        registry = self.registry
         return Auctions(
             self.engine, self.ledger, settle=registry.settle_in, admit=self.members.admit
         )
+
+    @property
+    def registry(self) -> Registry:
+        """The registry whose holder gate knows the platform's holders (registered users)."""
+        return Registry(self.engine, self.ledger, holders=RegisteredHolders())
 
     @property
     def members(self) -> Members:

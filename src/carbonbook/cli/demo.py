@@ -38,6 +38,7 @@ from carbonbook.personal.rewards import Rewards, parse_catalogue
 from carbonbook.personal.service import Personal
 from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.gate import RegisteredHolders
 from carbonbook.registry.service import Registry
 
 DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never used elsewhere
@@ -45,6 +46,7 @@ DEMO_PASSWORD = "carbonbook-demo"  # noqa: S105 - printed for the demo; never us
 USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("admin", Role.REGULATOR, "生态环境主管部门 Regulator", "regulator"),
     ("reviewer", Role.REGULATOR, "主管部门复核人 Second reviewer", "regulator"),
+    ("operator", Role.OPERATOR, "交易所运营 Exchange operator", "exchange:operator"),
     ("chen", Role.PERSON, "陈女士", "person:chen"),
     ("xu", Role.PERSON, "徐先生", "person:xu"),
     ("steel", Role.ENTERPRISE, "示例钢铁有限公司", "entity:demo-steel"),
@@ -120,7 +122,7 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
 
     # The bus group sells surplus allowances: units and cash in one batch (货银对付), the
     # serial blocks moving with the units.
-    registry = Registry(ledger.engine, ledger)
+    registry = Registry(ledger.engine, ledger, holders=RegisteredHolders())
     bus_cea = ledger.open_account("entity:demo-bus", "CEA-2024")
     bus_cny = ledger.open_account("entity:demo-bus", "CNY")
     for key, buyer, tonnes, price_fen in (
@@ -184,7 +186,7 @@ def _seed(identity: Identity, ledger: Ledger) -> None:
 
 
 # (user, owner, entity, credit code's first 17 characters, bank account, cash at the bank in
-# fen, deposit in fen): the firms open trading accounts (KYC by the regulator's staff), bind
+# fen, deposit in fen): the firms open trading accounts (KYC by the exchange's operator), bind
 # their own bank accounts and deposit through the simulated settlement bank.
 TRADERS = (
     (
@@ -230,12 +232,12 @@ def _trading_accounts(ledger: Ledger) -> None:
             identifier=body + credit_code_check(body),
             by=user,
         )
-        members.review(account.id, approve=True, reason=None, by="admin")
+        members.review(account.id, approve=True, reason=None, by="operator")
         bank.open_account(bank_no, name, at_bank)
         funds.bind(owner=owner, account_no=bank_no, holder=name, by=user)
         if deposit:
             funds.deposit(owner=owner, amount_fen=deposit, key="demo-deposit", by=user)
-    funds.reconcile(shanghai_day(now_us()), by="admin")
+    funds.reconcile(shanghai_day(now_us()), by="operator")
 
 
 def _fixed(at_us: int) -> Callable[[], int]:
@@ -305,7 +307,7 @@ def _registry_year(ledger: Ledger) -> None:
     which the verifier verifies and the regulator locks (its obligation); the true-up waits
     for approval. The bus group's obligation is entered by hand. A fund's CCER and a voluntary
     cancellation (注销) with its certificate."""
-    registry = Registry(ledger.engine, ledger)
+    registry = Registry(ledger.engine, ledger, holders=RegisteredHolders())
     allocations = Allocations(registry)
     pre = allocations.compute(
         "national-industry-2024",

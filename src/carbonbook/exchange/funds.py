@@ -207,6 +207,21 @@ class Funds:
                 f"{self.bank.code} 没有该户名下的账户 {mask(number)}",
             )
         with self.engine.begin() as conn:
+            # One bank account serves one trading account: a second applicant bearing another
+            # firm's name could otherwise draw on that firm's account.
+            taken = conn.execute(
+                sa.select(bank_bindings.c.account_id).where(
+                    bank_bindings.c.account_no == number,
+                    bank_bindings.c.state == "bound",
+                    bank_bindings.c.account_id != account.id,
+                )
+            ).first()
+            if taken is not None:
+                raise FundsRefusedError(
+                    "BANK_ACCOUNT_TAKEN",
+                    "this bank account is bound to another trading account",
+                    "该银行账户已绑定其他交易账户",
+                )
             if self._pending_count(conn, owner):
                 raise FundsRefusedError(
                     "TRANSFERS_PENDING",

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import trading_accounts
+from carbonbook.db.schema import trading_accounts, users
 from carbonbook.errors import ConflictError, NotFoundError, PermissionDeniedError
 from carbonbook.exchange.errors import ExchangeError, OrderRefusedError
 from carbonbook.ledger.service import now_us
@@ -123,6 +123,12 @@ class Members:
         if not name:
             raise ApplicationRefusedError("BAD_NAME", "the entity's name is empty", "主体名称为空")
         with self.engine.begin() as conn:
+            if _regulates_or_operates(conn, owner):
+                raise ApplicationRefusedError(
+                    "ROLE_MAY_NOT_TRADE",
+                    "a regulator or the exchange's operator does not trade (separation of duties)",
+                    "主管部门和交易所运营人员不得参与交易（职责分离）",
+                )
             mine = conn.execute(
                 sa.select(trading_accounts).where(trading_accounts.c.owner == owner)
             ).first()
@@ -179,7 +185,9 @@ class Members:
                     f"trading account {account_id} is {row.state}, not awaiting review",
                     f"交易账户 {account_id} 当前为{_STATE_ZH[row.state]}，不在待审核状态",
                 )
-            if row.applied_by == by:
+            # Someone other than the applicant: not the applying user, nor anyone else acting
+            # for the same entity (a colleague of the applicant is not independent).
+            if row.applied_by == by or _owner_of(conn, by) == row.owner:
                 raise PermissionDeniedError(
                     "an application is reviewed by someone other than its applicant",
                     "申请须由申请人以外的人员审核",
@@ -231,6 +239,8 @@ class Members:
                 trading_accounts.c.owner == owner
             )
         ).first()
+        # A regulator's or operator's owner never gets an account (`apply` refuses it), and
+        # their roles lack the trading permission: this hot path reads nothing more.
         if row is None or row.state != "approved":
             state = "none" if row is None else row.state
             raise OrderRefusedError(
@@ -253,6 +263,24 @@ class Members:
         if row is None:
             raise NotFoundError(f"no trading account {account_id}", f"交易账户 {account_id} 不存在")
         return _account(row)
+
+
+# Separation of duties: whoever acts for a regulator or for the exchange itself never trades.
+NON_TRADING_ROLES = ("regulator", "operator")
+
+
+def _owner_of(conn: sa.Connection, username: str) -> str | None:
+    return conn.execute(sa.select(users.c.owner).where(users.c.username == username)).scalar()
+
+
+def _regulates_or_operates(conn: sa.Connection, owner: str) -> bool:
+    """Whether a regulator or the exchange's operator acts for `owner`."""
+    found = conn.execute(
+        sa.select(users.c.id)
+        .where(users.c.owner == owner, users.c.role.in_(NON_TRADING_ROLES))
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 _STATE_ZH = {"applied": "待审核", "approved": "已开通", "rejected": "已驳回", "none": "未申请"}

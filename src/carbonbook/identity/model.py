@@ -13,6 +13,7 @@ class Role(StrEnum):
     VERIFIER = "verifier"  # 核查机构: third-party verifier
     MEMBER = "member"  # 交易会员: an exchange member
     REGULATOR = "regulator"  # 主管部门 / 管理员: regulator and platform administrator
+    OPERATOR = "operator"  # 交易所运营: KYC review, auctions, the funds desk
 
 
 class Permission(StrEnum):
@@ -42,7 +43,26 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
         {Permission.READ_OWN_ACCOUNTS, Permission.REVIEW_CHECKINS, Permission.VERIFY_REPORTS}
     ),
     Role.MEMBER: frozenset({Permission.READ_OWN_ACCOUNTS, Permission.HOLD_UNITS}),
-    Role.REGULATOR: frozenset(Permission),
+    # Separation of duties (issue 16): a regulator regulates; it never trades, bids, holds
+    # units, verifies reports or runs the exchange's desks.
+    Role.REGULATOR: frozenset(Permission)
+    - {
+        Permission.HOLD_UNITS,
+        Permission.VERIFY_REPORTS,
+        Permission.RUN_EXCHANGE,
+        Permission.FILE_REPORTS,
+        Permission.SUBMIT_EVENTS,
+    },
+    # The exchange's operator runs the market: KYC review, auctions, the funds desk. It holds
+    # no units and regulates nothing.
+    Role.OPERATOR: frozenset(
+        {
+            Permission.READ_OWN_ACCOUNTS,
+            Permission.READ_ALL_ACCOUNTS,
+            Permission.READ_AUDIT,
+            Permission.RUN_EXCHANGE,
+        }
+    ),
 }
 
 

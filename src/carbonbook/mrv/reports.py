@@ -133,6 +133,7 @@ class LockedFigure:
     total_tco2: Decimal
     report_ids: tuple[int, ...]
     by: str
+    sector: str | None = None  # the locked report's sector (steel, power, ...): its coverage
 
 
 OnLock = Callable[[sa.Connection, LockedFigure], None]
@@ -607,6 +608,7 @@ class Reports:
             sum((Decimal(r.total_tco2) for r in rows), Decimal(0)),
             tuple(r.id for r in rows),
             by,
+            sector if isinstance(sector := report.document.get("sector"), str) else None,
         )
 
 

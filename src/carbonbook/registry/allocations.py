@@ -36,7 +36,8 @@ from carbonbook.errors import NotFoundError, PermissionDeniedError
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import allocation
 from carbonbook.registry.errors import RegistryError
-from carbonbook.registry.service import DONE, MAX_TONNES, REGISTRY_OWNER, Registry
+from carbonbook.registry.gate import REGISTRY_OWNER
+from carbonbook.registry.service import DONE, MAX_TONNES, Registry
 
 PHASES = ("pre", "final")
 _JOINED = allocation_lines.join(allocation_runs, allocation_lines.c.run_id == allocation_runs.c.id)

@@ -11,9 +11,12 @@ so what was surrendered for a period is always a sum over registry operations.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -22,7 +25,9 @@ from carbonbook.db.schema import account_balances, compliance_obligations, regis
 from carbonbook.ledger import AccountFlags
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import errors
+from carbonbook.registry.gate import REGISTRY_OWNER, check_text
 from carbonbook.registry.service import (
+    AWAITING_APPROVAL,
     DONE,
     MAX_TONNES,
     Operation,
@@ -30,6 +35,9 @@ from carbonbook.registry.service import (
     Retirement,
     same_operation,
 )
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LOCKED_SOURCE = "locked mrv reports"  # how an obligation set by locking reports names its source
 
 if TYPE_CHECKING:
     from datetime import date
@@ -51,6 +59,12 @@ class Position:
     offsets_held_t: int  # eligible offsets free to surrender
     deadline: date
     price_fen: int | None
+    late_t: int = 0  # tonnes surrendered after the deadline (逾期清缴)
+
+    @property
+    def late(self) -> bool:
+        """Whether any surrender for the period came after its deadline."""
+        return self.late_t > 0
 
     @property
     def surrendered_t(self) -> int:
@@ -102,6 +116,8 @@ class Position:
             "value_fen": self.value_fen,
             "deadline": self.deadline.isoformat(),
             "compliant": self.compliant,
+            "late": self.late,
+            "late_t": self.late_t,
         }
 
 
@@ -189,13 +205,15 @@ class Compliance:
         total_tco2: Decimal,
         source: str,
         by: str,
+        sector: str | None = None,
     ) -> str | None:
         """Inside the caller's transaction (a report being locked): set the obligation of
         the scheme's period for `year` to the verified emissions within the scheme's boundary,
         in whole tonnes rounded half up. Returns the period, or None when the scheme has no
-        period for that year."""
+        period for that year or does not cover the report's sector in that year (no
+        obligation: a steel works owed nothing to the national market before 2024)."""
         period = self.rules.period_for(scheme, year)
-        if period is None:
+        if period is None or not self.rules.covers(scheme, sector, year):
             return None
         counted = direct_tco2 if self.rules.scheme_of(period).boundary == "direct" else total_tco2
         # Carbon fixed in products can outweigh a small works' emissions: owing less than
@@ -293,6 +311,73 @@ class Compliance:
             f"{period_id}/*",
             {"verified_t": verified, "source": source},
         )
+
+    def override_obligation(
+        self, period_id: str, owner: str, verified_t: int, *, source: str, by: str
+    ) -> Operation | None:
+        """A regulator's entry of an obligation. Over one set by locked reports it is an
+        override: it waits (a registry operation awaiting approval, nothing changed) for a
+        second regulator (`approve_override`); otherwise it is set at once (None)."""
+        self.rules.period(period_id)
+        if isinstance(verified_t, bool) or not 0 <= verified_t <= MAX_TONNES:
+            raise errors.BadQuantityError("verified_t out of range", "核查排放量超出范围")
+        check_text(source, "source")
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(compliance_obligations.c.source).where(
+                    compliance_obligations.c.period == period_id,
+                    compliance_obligations.c.owner == owner,
+                )
+            ).scalar()
+            if found is None or not str(found).startswith(LOCKED_SOURCE):
+                self._set_obligation_in(conn, period_id, owner, verified_t, source, by)
+                return None
+            op_id = conn.execute(
+                registry_ops.insert()
+                .values(
+                    kind="obligation",
+                    actor=REGISTRY_OWNER,
+                    key=f"override:{period_id}:{owner}:{now_us()}"[:100],
+                    asset=None,
+                    quantity=verified_t,
+                    from_owner=None,
+                    to_owner=owner,
+                    period=period_id,
+                    role=None,
+                    state=AWAITING_APPROVAL,
+                    requested_by=by,
+                    meta=json.dumps({"source": source, "replaces": found}, ensure_ascii=False),
+                    created_at=now_us(),
+                )
+                .returning(registry_ops.c.id)
+            ).scalar_one()
+            auditlog.append(
+                conn, by, "compliance.obligation.request", f"{period_id}/{owner}", {"op": op_id}
+            )
+            return self.registry.load_op_in(conn, int(op_id))
+
+    def approve_override(self, op_id: int, *, by: str) -> Operation:
+        """A second regulator approves an override of a locked report's obligation."""
+        with self.engine.begin() as conn:
+            op = self.registry.load_op_in(conn, op_id, lock=True)
+            if op.kind != "obligation" or op.state != AWAITING_APPROVAL:
+                raise errors.NotPendingError(
+                    f"#{op_id} is not an obligation override awaiting approval",
+                    f"#{op_id} 不是待审批的履约义务变更",
+                )
+            if op.requested_by == by:
+                raise errors.SecondApproverError(
+                    "a second regulator must approve this override, not the one who asked",
+                    "变更须由另一名主管人员审批，申请人不能自行审批",
+                )
+            source = str(op.meta.get("source", "override"))
+            self._set_obligation_in(conn, str(op.period), str(op.to_owner), op.quantity, source, by)
+            conn.execute(
+                registry_ops.update()
+                .where(registry_ops.c.id == op_id)
+                .values(state=DONE, decided_by=by, decided_at=now_us())
+            )
+            return self.registry.load_op_in(conn, op_id)
 
     def _set_obligation_in(
         self, conn: sa.Connection, period_id: str, owner: str, verified_t: int, source: str, by: str
@@ -538,6 +623,7 @@ class Compliance:
         by: str,
         chunk: int = 500,
         owners: list[str] | None = None,
+        at_us: int | None = None,
     ) -> Settlement:
         """The deadline run (强制清缴): for every obligated entity with tonnes still open,
         surrender its eligible allowances, oldest vintage first, up to what is open; then
@@ -550,6 +636,13 @@ class Compliance:
         batch by the chunk's, so a rerun after a crash surrenders nothing twice.
         """
         period = self.rules.period(period_id)
+        # 强制清缴 happens once the deadline has passed, never before: until then an entity
+        # may still buy and surrender on its own.
+        if (now_us() if at_us is None else at_us) < deadline_end_us(period):
+            raise errors.DeadlineNotPassedError(
+                f"the deadline of {period_id} ({period.deadline.isoformat()}) has not passed",
+                f"{period_id} 的履约截止日（{period.deadline.isoformat()}）尚未届满",
+            )
         assets = [
             self.rules.asset(unit, vintage)
             for vintage in sorted(period.allowance_vintages)
@@ -716,6 +809,15 @@ class Compliance:
             )
         ).scalar()
         done = self._surrendered(conn, period.id, owner)
+        late = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(registry_ops.c.quantity), 0)).where(
+                registry_ops.c.period == period.id,
+                registry_ops.c.from_owner == owner,
+                registry_ops.c.kind == "surrender",
+                registry_ops.c.state == DONE,
+                registry_ops.c.created_at >= deadline_end_us(period),
+            )
+        ).scalar_one()
         allowances = offsets = 0
         for asset, balance, held in conn.execute(
             sa.select(
@@ -743,7 +845,14 @@ class Compliance:
             offsets,
             period.deadline,
             price_fen,
+            int(late),
         )
+
+
+def deadline_end_us(period: Period) -> int:
+    """The first microsecond after the deadline day, Beijing time (the deadline is a date)."""
+    end = datetime.combine(period.deadline + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return int(end.timestamp()) * 1_000_000
 
 
 def _chunk_key(period_id: str, items: list[Retirement]) -> str:

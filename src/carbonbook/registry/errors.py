@@ -116,3 +116,31 @@ class ObligationLockedError(RegistryError):
 class UnknownOperationError(RegistryError):
     code = "NOT_FOUND"
     http_status = 404
+
+
+class HolderMayNotHoldError(RegistryError):
+    """The holder's kind may not hold this unit type (no CEA for a natural person)."""
+
+    code = "HOLDER_MAY_NOT_HOLD"
+    http_status = 422
+
+
+class UnknownHolderError(RegistryError):
+    """No holder of that name is registered."""
+
+    code = "UNKNOWN_HOLDER"
+    http_status = 422
+
+
+class BadTextError(RegistryError):
+    """A name, key or note with control characters (NUL, newline, ...)."""
+
+    code = "BAD_TEXT"
+    http_status = 422
+
+
+class DeadlineNotPassedError(RegistryError):
+    """The deadline run (强制清缴) before the period's deadline has passed."""
+
+    code = "DEADLINE_NOT_PASSED"
+    http_status = 409

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cache
@@ -99,12 +99,37 @@ class Period:
 
 
 @dataclass(frozen=True, slots=True)
+class HolderKind:
+    """A kind of holder (the part of `kind:id` before the colon) and what it may hold: unit
+    kinds (allowance, offset) or unit type codes (PCER-BJ)."""
+
+    prefix: str
+    name: str
+    may_hold: tuple[str, ...]
+    source: str
+
+    def may_hold_unit(self, unit: UnitType) -> bool:
+        return unit.kind in self.may_hold or unit.code in self.may_hold
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryRules:
     second_approval_above_t: int
     unit_types: dict[str, UnitType]
     penalty_rules: dict[str, PenaltyRule]
     schemes: dict[str, Scheme]
     periods: dict[str, Period]
+    holder_kinds: dict[str, HolderKind] = field(default_factory=dict)
+    # (scheme, sector) -> the first emissions year the scheme covers the sector
+    coverage: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def covers(self, scheme: str, sector: str | None, year: int) -> bool:
+        """Whether `scheme` covers `sector` for `year`'s emissions. A scheme with no coverage
+        table, or a figure of no named sector, is not checked (hand-made rules, old reports)."""
+        if sector is None or not any(s == scheme for s, _ in self.coverage):
+            return True
+        first = self.coverage.get((scheme, sector))
+        return first is not None and year >= first
 
     def unit_type(self, code: str) -> UnitType:
         found = self.unit_types.get(code)
@@ -229,7 +254,40 @@ def parse_rules(raw: dict[str, Any], where: str = "registry.toml") -> RegistryRu
         if period.scheme not in schemes:
             _bad(where, f"period {period.id}.scheme", "a scheme id defined above")
         periods[period.id] = period
-    return RegistryRules(second, units, penalties, schemes, periods)
+    kinds = _holder_kinds(raw, where, units)
+    coverage: dict[tuple[str, str], int] = {}
+    for entry in _list(raw, "coverage", where) if "coverage" in raw else []:
+        at = f"{where}: coverage {entry.get('scheme', '?')}/{entry.get('sector', '?')}"
+        scheme_id, sector = _text(entry, "scheme", at), _text(entry, "sector", at)
+        _text(entry, "source", at)
+        first = entry.get("from_year")
+        if scheme_id not in schemes or not isinstance(first, int) or isinstance(first, bool):
+            _bad(where, at, "a known scheme and a whole from_year")
+        coverage[scheme_id, sector] = first
+    return RegistryRules(second, units, penalties, schemes, periods, kinds, coverage)
+
+
+def _holder_kinds(
+    raw: dict[str, Any], where: str, units: dict[str, UnitType]
+) -> dict[str, HolderKind]:
+    kinds: dict[str, HolderKind] = {}
+    for entry in _list(raw, "holder_kind", where) if "holder_kind" in raw else []:
+        at = f"{where}: holder_kind {entry.get('prefix', '?')}"
+        kind = HolderKind(
+            _text(entry, "prefix", at),
+            _text(entry, "name", at),
+            _codes(entry, "may_hold", at),
+            _text(entry, "source", at),
+        )
+        for code in kind.may_hold:
+            if code not in UNIT_KINDS and code not in units:
+                _bad(
+                    where,
+                    f"holder_kind {kind.prefix}.may_hold",
+                    f"a unit kind or type, not {code!r}",
+                )
+        kinds[kind.prefix] = kind
+    return kinds
 
 
 def _unit(e: dict[str, Any], where: str) -> UnitType:

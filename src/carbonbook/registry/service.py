@@ -27,17 +27,17 @@ from carbonbook.db.schema import (
     registry_trusted,
 )
 from carbonbook.ledger import AccountFlags, Batch, BatchResult, Ledger, TransferRequest
-from carbonbook.ledger import errors as ledger_errors
 from carbonbook.ledger.service import Account, now_us
 from carbonbook.registry import errors
 from carbonbook.registry.blocks import Block, Take, gaps_and_overlaps, take, take_in_turn
+from carbonbook.registry.gate import REGISTRY_OWNER, HolderDirectory, HolderGate, NamedHolders
+from carbonbook.registry.gate import check_text as _check_text
 from carbonbook.registry.rules import RegistryRules, load_rules, serial
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 R = TypeVar("R")
-REGISTRY_OWNER = "registry"  # the registry's own accounts: issued, surrendered, cancelled
 MAX_TONNES = 10**12  # a trillion tonnes: far beyond any real issuance, well inside 64 bits
 
 # Block states. A RETURNED block was clawed back to the issuer (an excess pre-allocation):
@@ -179,11 +179,19 @@ class Registry:
     """The registry over one database and one ledger."""
 
     def __init__(
-        self, engine: sa.Engine, ledger: Ledger | None = None, rules: RegistryRules | None = None
+        self,
+        engine: sa.Engine,
+        ledger: Ledger | None = None,
+        rules: RegistryRules | None = None,
+        *,
+        holders: HolderDirectory | None = None,
     ) -> None:
+        """`holders` says who exists: the platform passes `RegisteredHolders` (a registered
+        user acts for the holder); without it every well-formed name is a holder."""
         self.engine = engine
         self.ledger = ledger or Ledger(engine)
         self.rules = rules or load_rules()
+        self.gate = HolderGate(self.ledger, self.rules, holders or NamedHolders())
 
     # -- issuance ---------------------------------------------------------------------------------
 
@@ -205,7 +213,9 @@ class Registry:
         """
         asset = self.rules.asset(unit_type, vintage)
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
+        _check_text(note, "note")
         request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
 
         def work(conn: sa.Connection) -> Operation:
@@ -232,14 +242,10 @@ class Registry:
 
         `also`: transfers that belong to the same movement and must land in the issuance's own
         ledger batch (the bridge retires the grams behind the tonnes it issues)."""
-        unit, vintage = self.rules.split_asset(asset)
+        self.rules.split_asset(asset)  # a registry unit, or refused
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
-        self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
-        issuer = self.ledger.open_account_in(
-            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
-        )
-        holder = self.ledger.open_account_in(conn, to_owner, asset)
+        self.gate.check_holder_name(to_owner, "to")  # admitted in `_issue_op`
+        _check_text(note, "note")
         op_id = self._insert_op(
             conn,
             "issue",
@@ -251,6 +257,99 @@ class Registry:
             to_owner=to_owner,
             meta={"note": note} if note else {},
         )
+        self._issue_op(
+            conn, op_id, asset=asset, to_owner=to_owner, quantity=quantity, by=by, also=also
+        )
+        return op_id
+
+    def request_issue(
+        self,
+        *,
+        unit_type: str,
+        vintage: int,
+        to_owner: str,
+        quantity: int,
+        key: str,
+        by: str,
+        note: str = "",
+    ) -> Operation:
+        """One regulator asks for an issuance; it waits, issuing nothing, until another
+        regulator approves it (`approve_issue`). A retry returns the same request."""
+        asset = self.rules.asset(unit_type, vintage)
+        _check_quantity(quantity)
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
+        _check_text(note, "note")
+        request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
+
+        def work(conn: sa.Connection) -> Operation:
+            self.gate.admit(conn, to_owner, asset)
+            op_id = self._insert_op(
+                conn,
+                "issue",
+                REGISTRY_OWNER,
+                key,
+                by,
+                asset=asset,
+                quantity=quantity,
+                to_owner=to_owner,
+                state=AWAITING_APPROVAL,
+                meta={"note": note} if note else {},
+            )
+            auditlog.append(
+                conn, by, "registry.issue.request", f"{to_owner}/{asset}", {"op": op_id}
+            )
+            return self.load_op_in(conn, op_id)
+
+        return self.run_keyed(REGISTRY_OWNER, key, "issue", request, work, same_operation)
+
+    def approve_issue(self, op_id: int, *, by: str) -> Operation:
+        """A second regulator approves a requested issuance: the units are issued now. The
+        regulator who asked may not approve their own request."""
+        with self.engine.begin() as conn:
+            op = self.load_op_in(conn, op_id, lock=True)
+            if op.kind != "issue" or op.state != AWAITING_APPROVAL:
+                raise errors.NotPendingError(
+                    f"#{op_id} is not an issuance awaiting approval",
+                    f"#{op_id} 不是待审批的签发",
+                )
+            if op.requested_by == by:
+                raise errors.SecondApproverError(
+                    "a second regulator must approve this issuance, not the one who asked",
+                    "签发须由另一名主管人员审批，申请人不能自行审批",
+                )
+            self._issue_op(
+                conn,
+                op_id,
+                asset=str(op.asset),
+                to_owner=str(op.to_owner),
+                quantity=op.quantity,
+                by=by,
+                decided_by=by,
+            )
+            return self.load_op_in(conn, op_id)
+
+    def _issue_op(
+        self,
+        conn: sa.Connection,
+        op_id: int,
+        *,
+        asset: str,
+        to_owner: str,
+        quantity: int,
+        by: str,
+        decided_by: str | None = None,
+        also: Sequence[TransferRequest] = (),
+    ) -> None:
+        """Issue the operation's new block through the holder gate (with `also` in its batch)."""
+        unit, vintage = self.rules.split_asset(asset)
+        self.gate.admit(conn, to_owner, asset)  # again: the holder may be gone since asked
+        note = self.load_op_in(conn, op_id).meta.get("note", "")
+        self.ledger.ensure_assets_in(conn, [(asset, "t", f"{unit.name} {vintage}")])
+        issuer = self.ledger.open_account_in(
+            conn, REGISTRY_OWNER, asset, "issued", AccountFlags.ISSUER
+        )
+        holder = self.ledger.open_account_in(conn, to_owner, asset)
         batch = self._post(
             conn,
             f"issue:{op_id}",
@@ -282,7 +381,13 @@ class Registry:
             )
         )
         text = serial(unit.serial_prefix, vintage, op_id, first, last)
-        self._finish(conn, op_id, batch, {"serials": [text], **({"note": note} if note else {})})
+        self._finish(
+            conn,
+            op_id,
+            batch,
+            {"serials": [text], **({"note": note} if note else {})},
+            decided_by=decided_by,
+        )
         auditlog.append(
             conn,
             by,
@@ -290,7 +395,6 @@ class Registry:
             f"{to_owner}/{asset}",
             {"op": op_id, "quantity": quantity, "serials": text},
         )
-        return op_id
 
     # -- transfer ---------------------------------------------------------------------------------
 
@@ -312,7 +416,8 @@ class Registry:
         """
         self.rules.split_asset(asset)
         _check_quantity(quantity)
-        _check_owner(to_owner, "to")
+        self.gate.check_holder_name(to_owner, "to")
+        _check_text(key, "key")
         if to_owner == from_owner:
             raise errors.SameAccountError(
                 "a transfer needs two different holders", "转出方与转入方不能相同"
@@ -320,6 +425,7 @@ class Registry:
         request = {"asset": asset, "quantity": quantity, "to_owner": to_owner}
 
         def work(conn: sa.Connection) -> Operation:
+            self.gate.admit(conn, to_owner, asset)
             sender = self._holding_account(conn, from_owner, asset, quantity)
             receiver = self.ledger.open_account_in(conn, to_owner, asset)
             trusted = self._is_trusted(conn, from_owner, to_owner)
@@ -457,7 +563,7 @@ class Registry:
 
     def trust(self, owner: str, counterparty: str, *, by: str) -> None:
         """Add `counterparty` to `owner`'s trusted list (audited)."""
-        _check_owner(counterparty, "counterparty")
+        self.gate.check_holder_name(counterparty, "counterparty")
         if counterparty == owner:
             raise errors.SameAccountError(
                 "an account cannot trust itself", "不能将自己加入信任名单"
@@ -542,6 +648,7 @@ class Registry:
         """Inside the caller's transaction: move tonnes and their serials from `owner` to the
         registry's `surrendered` or `cancelled` account, for good. Returns the operation id."""
         state = SURRENDERED if kind == "surrender" else CANCELLED
+        _check_text(key, "key")
         sender = self._holding_account(conn, owner, asset, quantity)
         sink = self.ledger.open_account_in(conn, REGISTRY_OWNER, asset, _SINKS[kind])
         op_id = self._insert_op(
@@ -710,6 +817,8 @@ class Registry:
         self.rules.split_asset(asset)
         _check_quantity(quantity)
         beneficiary, reason = beneficiary.strip(), reason.strip()
+        for text, name in ((beneficiary, "beneficiary"), (reason, "reason"), (key, "key")):
+            _check_text(text, name)
         if not beneficiary or len(beneficiary) > 200:
             raise errors.RegistryError(
                 "name a beneficiary (1 to 200 characters)", "请填写受益方（1 至 200 字）"
@@ -774,7 +883,7 @@ class Registry:
         together or not at all, and the blocks move in the same commit. A replayed batch
         moves nothing again.
         """
-        result = self.ledger.post_in(conn, batch)
+        result = self.gate.post_settlement(conn, batch)
         if result.replayed:
             return result, []
         moved = [
@@ -1031,24 +1140,7 @@ class Registry:
         return int(result.scalar_one())
 
     def _post(self, conn: sa.Connection, key: str, transfers: list[TransferRequest]) -> BatchResult:
-        try:
-            result = self.ledger.post_in(conn, Batch(REGISTRY_OWNER, key, transfers))
-        except ledger_errors.PendingResolvedError as exc:
-            raise errors.NotPendingError(
-                "this transfer was decided meanwhile", "该转让已被处理"
-            ) from exc
-        except ledger_errors.InsufficientFundsError as exc:
-            raise errors.InsufficientUnitsError(
-                "not enough free tonnes in the holding account",
-                "持有账户中可用的数量不足",
-            ) from exc
-        except ledger_errors.AccountFrozenError as exc:
-            raise errors.AccountFrozenError(
-                "the holding account is frozen", "持有账户已被冻结"
-            ) from exc
-        if result.replayed:  # the op was fresh, so its batch cannot exist: decided meanwhile
-            raise errors.NotPendingError("this operation was done meanwhile", "该操作已被处理")
-        return result
+        return self.gate.post(conn, key, transfers)
 
     def _finish(
         self,
@@ -1269,13 +1361,6 @@ def _check_quantity(quantity: int) -> None:
         raise errors.BadQuantityError(
             f"quantity must be a whole number of tonnes from 1 to {MAX_TONNES}, not {quantity!r}",
             f"数量须为 1 至 {MAX_TONNES} 的整数吨，而不是 {quantity!r}",
-        )
-
-
-def _check_owner(owner: str, field_name: str) -> None:
-    if not owner or len(owner) > 120 or owner == REGISTRY_OWNER:
-        raise errors.RegistryError(
-            f"{field_name}: not a holder {owner!r}", f"{field_name}：无效的持有人 {owner!r}"
         )
 
 

@@ -17,7 +17,6 @@ from carbonbook.numbers import fen_to_yuan_text
 from carbonbook.personal.rewards import SHANGHAI
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.errors import BadQuantityError
-from carbonbook.registry.service import Registry
 from carbonbook.web.certificate_pdf import certificate_pdf
 from carbonbook.web.labels import N_
 from carbonbook.web.pages import CSRF_FAILED, Notice, _to_login, csrf_ok, error_page, render, viewer
@@ -66,7 +65,7 @@ def surrender(
         return error_page(request, 403, HOLDERS_ONLY)
     try:
         tonnes = _tonnes(quantity)
-        op = Compliance(Registry(ctx.engine, ctx.ledger)).surrender(
+        op = Compliance(ctx.registry).surrender(
             period, user.owner, asset, tonnes, key=key, by=user.username
         )
     except DomainError as exc:
@@ -94,7 +93,7 @@ def cancel(
     if not user.can(Permission.HOLD_UNITS):
         return error_page(request, 403, HOLDERS_ONLY)
     try:
-        cert = Registry(ctx.engine, ctx.ledger).cancel(
+        cert = ctx.registry.cancel(
             owner=user.owner,
             asset=asset,
             quantity=_tonnes(quantity),
@@ -114,7 +113,7 @@ def certificate_pdf_file(request: Request, cert_id: str) -> Response:
     """The same certificate as a PDF (public, like the page)."""
     ctx = context(request)
     try:
-        cert = Registry(ctx.engine, ctx.ledger).certificate(cert_id[:32])
+        cert = ctx.registry.certificate(cert_id[:32])
     except DomainError as exc:
         return error_page(request, 404, Notice.of(exc))
     url = str(request.url_for("certificate_page", cert_id=cert.id))
@@ -131,7 +130,7 @@ def certificate_page(request: Request, cert_id: str) -> Response:
     """A public page anyone may check: who cancelled what, for whom, which serials."""
     ctx = context(request)
     try:
-        cert = Registry(ctx.engine, ctx.ledger).certificate(cert_id[:32])
+        cert = ctx.registry.certificate(cert_id[:32])
     except DomainError as exc:
         return error_page(request, 404, Notice.of(exc))
     return render(
@@ -165,7 +164,7 @@ def _page(
     status: int = 200,
 ) -> HTMLResponse:
     ctx = context(request)
-    registry = Registry(ctx.engine, ctx.ledger)
+    registry = ctx.registry
     compliance = Compliance(registry)
     holdings = registry.holdings(user.owner)
     positions = [

@@ -16,7 +16,6 @@ from carbonbook.registry.allocation import load_plans
 from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.rules import load_rules
-from carbonbook.registry.service import Registry
 from carbonbook.web.pages import (
     Notice,
     error_page,
@@ -60,7 +59,7 @@ def allocation_action(
         return found
     user = found
     ctx = context(request)
-    allocations = Allocations(Registry(ctx.engine, ctx.ledger))
+    allocations = Allocations(ctx.registry)
     try:
         if action == "approve":
             allocations.approve(run_id, by=user.username)
@@ -88,7 +87,7 @@ def _page(
     rules = load_rules()
     if period not in rules.periods:
         period = "national-2024"
-    registry = Registry(ctx.engine, ctx.ledger)
+    registry = ctx.registry
     lines = Compliance(registry).report(period, price_fen=DEFAULT_PRICE_FEN)
     chart = {
         "owners": [line.position.owner for line in lines],

@@ -13,7 +13,6 @@ from carbonbook.api.fields import Text
 from carbonbook.identity.model import Permission
 from carbonbook.registry.allocation import load_plans
 from carbonbook.registry.allocations import MAX_ENTITIES, Allocations
-from carbonbook.registry.service import Registry
 
 router = APIRouter(tags=["allocation"])
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an allocation run id")]
@@ -34,7 +33,7 @@ class ReasonIn(BaseModel):
 
 
 def _allocations(ctx: Ctx) -> Allocations:
-    return Allocations(Registry(ctx.engine, ctx.ledger))
+    return Allocations(ctx.registry)
 
 
 @router.get("/allocation/plans", summary="Allocation plans (data, with sources)")

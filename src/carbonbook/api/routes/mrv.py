@@ -110,6 +110,7 @@ def reports_of(engine: sa.Engine, ledger: Ledger | None = None) -> Reports:
             total_tco2=figure.total_tco2,
             source="locked mrv reports " + ",".join(map(str, figure.report_ids)),
             by=figure.by,
+            sector=figure.sector,
         )
 
     def on_lock_many(conn: sa.Connection, figures: list[LockedFigure]) -> None:

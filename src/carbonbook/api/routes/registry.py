@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
@@ -139,11 +140,18 @@ def _cert(c: Certificate) -> CertificateOut:
 
 
 def _registry(ctx: Ctx) -> Registry:
-    return Registry(ctx.engine, ctx.ledger)
+    return ctx.registry
 
 
 def _is_regulator(user: CurrentUser) -> bool:
     return user.can(Permission.REGULATE_REGISTRY)
+
+
+def _holder_or_regulator(user: CurrentUser) -> None:
+    """A waiting transfer is decided by another person of the sender, or by the regulator
+    (who holds no units of its own)."""
+    if not _is_regulator(user):
+        require(user, Permission.HOLD_UNITS)
 
 
 def _whose(user: CurrentUser, owner: str | None) -> str:
@@ -157,12 +165,12 @@ def _whose(user: CurrentUser, owner: str | None) -> str:
 @router.post(
     "/registry/issuances",
     response_model=OperationOut,
-    status_code=201,
-    summary="Issue new units to a holder as one serial block (regulator)",
+    status_code=202,
+    summary="Ask to issue new units to a holder (regulator); a second regulator approves",
 )
 def issue(body: IssueIn, user: CurrentUser, ctx: Ctx) -> OperationOut:
     require(user, Permission.REGULATE_REGISTRY)
-    op = _registry(ctx).issue(
+    op = _registry(ctx).request_issue(
         unit_type=body.unit_type,
         vintage=body.vintage,
         to_owner=body.to,
@@ -172,6 +180,16 @@ def issue(body: IssueIn, user: CurrentUser, ctx: Ctx) -> OperationOut:
         note=body.note,
     )
     return _op(op)
+
+
+@router.post(
+    "/registry/issuances/{op_id}/approve",
+    response_model=OperationOut,
+    summary="Approve a requested issuance (another regulator): the units are issued",
+)
+def approve_issue(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
+    require(user, Permission.REGULATE_REGISTRY)
+    return _op(_registry(ctx).approve_issue(op_id, by=user.username))
 
 
 @router.get("/registry/holdings", response_model=list[HoldingOut], summary="Units held")
@@ -222,7 +240,7 @@ def transfer(body: TransferIn, user: CurrentUser, ctx: Ctx, response: Response) 
     summary="Approve a waiting transfer (another person of the sender, or the regulator)",
 )
 def approve(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
-    require(user, Permission.HOLD_UNITS)
+    _holder_or_regulator(user)
     op = _registry(ctx).approve(
         op_id, approver_owner=user.owner, by=user.username, regulator=_is_regulator(user)
     )
@@ -235,7 +253,7 @@ def approve(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
     summary="Reject or withdraw a waiting transfer; the reservation is released",
 )
 def reject(op_id: OpId, body: ReasonIn, user: CurrentUser, ctx: Ctx) -> OperationOut:
-    require(user, Permission.HOLD_UNITS)
+    _holder_or_regulator(user)
     op = _registry(ctx).reject(
         op_id,
         approver_owner=user.owner,
@@ -318,17 +336,33 @@ def certificate(
 @router.put(
     "/compliance/{period}/obligations/{owner}",
     status_code=204,
-    summary="Record an entity's verified emissions for a period (regulator)",
+    responses={202: {"description": "an override of a locked report's figure, awaiting"}},
+    summary="Record an entity's verified emissions (regulator); over a locked report's figure "
+    "it waits for a second regulator",
     tags=["compliance"],
+    response_model=None,
 )
 def set_obligation(
     period: PeriodId, owner: Owner, body: ObligationIn, user: CurrentUser, ctx: Ctx
-) -> Response:
+) -> Response | OperationOut:
     require(user, Permission.REGULATE_REGISTRY)
-    Compliance(_registry(ctx)).set_obligation(
+    waiting = Compliance(_registry(ctx)).override_obligation(
         period, owner, body.verified_t, source=body.source, by=user.username
     )
-    return Response(status_code=204)
+    if waiting is None:
+        return Response(status_code=204)
+    return JSONResponse(_op(waiting).model_dump(by_alias=True), status_code=202)
+
+
+@router.post(
+    "/compliance/obligation-overrides/{op_id}/approve",
+    response_model=OperationOut,
+    summary="Approve another regulator's override of a locked report's obligation",
+    tags=["compliance"],
+)
+def approve_override(op_id: OpId, user: CurrentUser, ctx: Ctx) -> OperationOut:
+    require(user, Permission.REGULATE_REGISTRY)
+    return _op(Compliance(_registry(ctx)).approve_override(op_id, by=user.username))
 
 
 @router.get(
