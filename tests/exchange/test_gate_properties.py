@@ -15,14 +15,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonbook.db.schema import exchange_trades
+from carbonbook.db.schema import ONLINE_MODES, exchange_trades
 from carbonbook.exchange.auctions import Auctions
 from carbonbook.exchange.errors import ExchangeError
 from carbonbook.exchange.markets import market
 from carbonbook.exchange.service import Exchange
 from carbonbook.ledger import AccountFlags, Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
-from carbonbook.market_data.daily import ONLINE_MODES
 from carbonbook.market_data.service import MarketData
 from carbonbook.registry.service import Registry
 from tests.exchange.test_live import Clock

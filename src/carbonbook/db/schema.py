@@ -618,6 +618,12 @@ exchange_orders = sa.Table(
     sa.Index(None, "market", "instrument", "state", "id"),
 )
 
+# The online (线上) modes of `exchange_trades.mode`: listing and take-up trades (挂牌/摘牌) and
+# one-sided auction awards (单向竞价) set the high, low and close and so the next day's
+# reference price; block agreement trades (大宗协议) are negotiated off the book and count in
+# volume only. Here, beside the table, because the exchange and market data both read it.
+ONLINE_MODES = ("listing", "auction")
+
 exchange_trades = sa.Table(
     "exchange_trades",
     metadata,

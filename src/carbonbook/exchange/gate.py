@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import accounts, exchange_trades
+from carbonbook.db.schema import ONLINE_MODES, accounts, exchange_trades
 from carbonbook.exchange.errors import OrderRefusedError
 from carbonbook.exchange.markets import SHANGHAI, Market
 from carbonbook.ledger import AccountFlags, Batch
 from carbonbook.ledger import TransferRequest as T
-from carbonbook.market_data.daily import ONLINE_MODES
 
 if TYPE_CHECKING:
     from carbonbook.ledger import Ledger

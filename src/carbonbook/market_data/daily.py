@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbonbook.db.schema import ONLINE_MODES
+
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -49,12 +51,6 @@ class Day:
             "deals": self.deals,
             "listings": self.listings,
         }
-
-
-# The online (线上) modes: listing and take-up trades (挂牌/摘牌) and one-sided auction awards
-# (单向竞价) set the high, low and close and so the next day's reference price; block
-# agreement trades (大宗协议) are negotiated off the book and count in volume only.
-ONLINE_MODES = ("listing", "auction")
 
 
 def _average(turnover: int, volume: int) -> int:
