@@ -142,6 +142,8 @@ def test_a_member_takes_up_a_listing_in_the_hall(browser, live_site):
     alert = buyer.locator(".notice.error")
     assert alert.get_attribute("data-code") == "EXCEEDS_LISTING"
     assert "仅剩 60 吨" in alert.inner_text()
+    # 40 t at 68.00 on top of the practice grant (660,000 yuan and 20,000 t); real cash untouched.
     buyer.goto(f"{live_site.base}/accounts")
-    assert buyer.locator("a[data-asset='CEA-2024'] .balance").inner_text() == "40"
-    assert buyer.locator("a[data-asset='CNY'] .balance").inner_text() == "7,280.00"
+    assert buyer.locator("a[data-asset='CEA-PRACTICE'] .balance").inner_text() == "20,040"
+    assert buyer.locator("a[data-asset='CNY-PRACTICE'] .balance").inner_text() == "657,280.00"
+    assert buyer.locator("a[data-asset='CNY'] .balance").inner_text() == "10,000.00"

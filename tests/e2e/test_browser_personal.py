@@ -60,7 +60,9 @@ def log_in(page, site) -> None:
 
 
 def test_a_person_sees_the_grams_and_points_of_a_partner_batch(browser, live_site):
-    partner, secret = Identity(live_site.engine).register_partner("bike-a", "共享单车 A")
+    partner, secret = Identity(live_site.engine).register_partner(
+        "bike-a", "共享单车 A", methodology="bj-green-life@2023", behaviours=("shared_bike",)
+    )
     Personal(live_site.engine).link_platform("chen", "bike-a")  # chen's consent
     now = datetime.now(SHANGHAI)
     earlier = now - min(timedelta(minutes=30), (now - now.replace(hour=0, minute=0)) / 2)
@@ -96,7 +98,9 @@ def test_a_person_sees_the_grams_and_points_of_a_partner_batch(browser, live_sit
 
 def test_a_person_redeems_a_reward_for_points_and_gets_a_voucher(browser, live_site):
     Rewards(live_site.engine).put(parse_catalogue(SHELF))
-    partner, secret = Identity(live_site.engine).register_partner("bike-a", "共享单车 A")
+    partner, secret = Identity(live_site.engine).register_partner(
+        "bike-a", "共享单车 A", methodology="bj-green-life@2023", behaviours=("shared_bike",)
+    )
     Personal(live_site.engine).link_platform("chen", "bike-a")
     now = datetime.now(SHANGHAI)
     earlier = now - min(timedelta(minutes=30), (now - now.replace(hour=0, minute=0)) / 2)
