@@ -72,61 +72,30 @@ def test_balance_as_of_needs_an_offset_and_reads_the_past(world: World):
     assert_error(r, 422, "NAIVE_TIME")
 
 
-def transfer(world: World, headers: dict[str, str], key: str, amount: object):
-    return world.client.post(
-        "/api/v1/transfers",
-        json={
-            "transfers": [
-                {
-                    "debit_account_id": world.ids["chen"],
-                    "credit_account_id": world.ids["xu"],
-                    "asset": "POINT",
-                    "amount": amount,
-                    "reason": "gift",
-                }
-            ]
-        },
-        headers={**headers, "Idempotency-Key": key},
-    )
-
-
-def test_only_authorised_roles_post_transfers(world: World):
-    assert_error(transfer(world, world.token("chen"), "k1", 5), 403, "FORBIDDEN")
-    assert world.ledger.balance(world.ids["xu"]).balance == 0
-
-
-def test_a_retried_transfer_request_does_nothing_twice(world: World):
-    admin = world.token("admin")
-    first = transfer(world, admin, "gift-1", 5)
-    assert first.status_code == 201, first.text
-    again = transfer(world, admin, "gift-1", 5)
-    assert again.status_code == 201
-    assert again.json()["replayed"] is True
-    assert again.json()["batch_id"] == first.json()["batch_id"]
-    assert world.ledger.balance(world.ids["xu"]).balance == 5
-    assert_error(transfer(world, admin, "gift-1", 6), 409, "IDEMPOTENCY_CONFLICT")
-
-
-def test_bad_transfers_are_refused_with_precise_codes_and_change_nothing(world: World):
-    admin = world.token("admin")
-    assert_error(transfer(world, admin, "k-over", 14), 422, "INSUFFICIENT_FUNDS")
-    assert_error(transfer(world, admin, "k-zero", 0), 422, "BAD_AMOUNT")
-    assert_error(transfer(world, admin, "k-float", 1.5), 422, "VALIDATION_FAILED")
-    assert_error(transfer(world, admin, "k-text", "5"), 422, "VALIDATION_FAILED")
+def test_no_role_posts_raw_ledger_transfers(world: World):
+    # Every movement goes through its gate (credits, trades, unit moves, funds): a raw
+    # transfer endpoint, even for the regulator, would be a side door around all of them.
+    body = {
+        "transfers": [
+            {
+                "debit_account_id": world.ids["chen"],
+                "credit_account_id": world.ids["xu"],
+                "asset": "POINT",
+                "amount": 5,
+                "reason": "gift",
+            }
+        ]
+    }
+    for who in ("admin", "chen"):
+        r = world.client.post(
+            "/api/v1/transfers", json=body, headers={**world.token(who), "Idempotency-Key": "k"}
+        )
+        assert r.status_code in (404, 405), r.text
     assert world.ledger.balance(world.ids["chen"]).balance == 13
     assert world.ledger.balance(world.ids["xu"]).balance == 0
 
 
-def test_a_transfer_without_an_idempotency_key_is_refused(world: World):
-    r = world.client.post(
-        "/api/v1/transfers",
-        json={"transfers": []},
-        headers=world.token("admin"),
-    )
-    assert_error(r, 422, "VALIDATION_FAILED")
-
-
 def test_the_openapi_schema_documents_the_api(world: World):
     schema = world.client.get("/api/v1/openapi.json").json()
-    assert "/api/v1/transfers" in schema["paths"]
+    assert "/api/v1/transfers" not in schema["paths"]
     assert "/api/v1/accounts/{account_id}/statement" in schema["paths"]

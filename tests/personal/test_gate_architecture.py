@@ -11,7 +11,6 @@ SCANNED = ("personal", "api", "cli", "web")
 ALLOWED = {
     "personal/gate.py": "the credit gate: every personal credit and reversal",
     "personal/rewards.py": "points leaving people (redemption, expiry), never a credit",
-    "api/routes/ledger.py": "the generic, permission-guarded transfer API of the ledger",
 }
 
 

@@ -27,8 +27,6 @@ DEFAULT_LIMIT = 1 * MIB
 ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     # a partner's batch of up to 10,000 events or meter readings (~300 bytes each)
     ("POST", re.compile(r"/api/v1/partner/(events|meter-readings|reversals)"), 16 * MIB),
-    # a batch of up to 10,000 ledger transfers
-    ("POST", re.compile(r"/api/v1/transfers"), 4 * MIB),
     # a check-in photo (at most 5 MiB, personal.checkins.MAX_BYTES) with its form
     ("POST", re.compile(r"/api/v1/me/checkins|/checkins"), 8 * MIB),
     # a month's record with its lab reports (at most 10 MiB each, mrv.months.MAX_FILE_BYTES)

@@ -19,7 +19,6 @@ class Role(StrEnum):
 class Permission(StrEnum):
     READ_OWN_ACCOUNTS = "ledger.read_own"
     READ_ALL_ACCOUNTS = "ledger.read_all"
-    POST_TRANSFERS = "ledger.transfer"
     MANAGE_USERS = "identity.manage"
     SUBMIT_EVENTS = "personal.submit_events"
     READ_AUDIT = "audit.read"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
-from pydantic import BaseModel, Field, StrictInt
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
 from carbonbook.api.deps import Ctx, CurrentUser, require
 from carbonbook.api.errors import ApiError
 from carbonbook.identity.model import Permission, User
-from carbonbook.ledger import Batch, TransferRequest
 from carbonbook.ledger.service import Account, Ledger
 
 router = APIRouter(tags=["ledger"])
@@ -73,29 +72,6 @@ class StatementOut(BaseModel):
     opening_balance: int
     closing_balance: int
     lines: list[LineOut]
-
-
-class TransferIn(BaseModel):
-    debit_account_id: StrictInt = Field(ge=1, le=INT64)
-    credit_account_id: StrictInt = Field(ge=1, le=INT64)
-    asset: str = Field(min_length=1, max_length=40)
-    amount: StrictInt = Field(
-        ge=-INT64, le=INT64, description="a positive integer in the asset's unit"
-    )
-    reason: str = Field(min_length=1, max_length=60)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-class TransfersIn(BaseModel):
-    transfers: list[TransferIn] = Field(min_length=1, max_length=10_000)
-
-
-class BatchOut(BaseModel):
-    batch_id: int
-    seq: int
-    transfer_ids: list[int]
-    at: datetime
-    replayed: bool
 
 
 def _us(moment: datetime | None) -> int | None:
@@ -179,37 +155,4 @@ def get_statement(
             )
             for line in s.lines
         ],
-    )
-
-
-@router.post(
-    "/transfers",
-    response_model=BatchOut,
-    status_code=201,
-    summary="Post a batch of transfers atomically (regulator/admin only)",
-)
-def post_transfers(
-    body: TransfersIn,
-    user: CurrentUser,
-    ctx: Ctx,
-    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
-) -> BatchOut:
-    require(user, Permission.POST_TRANSFERS)
-    batch = Batch(
-        f"user:{user.id}",
-        idempotency_key,
-        [
-            TransferRequest.move(
-                t.debit_account_id, t.credit_account_id, t.asset, t.amount, t.reason, t.key
-            )
-            for t in body.transfers
-        ],
-    )
-    result = ctx.ledger.post(batch)
-    return BatchOut(
-        batch_id=result.batch_id,
-        seq=result.seq,
-        transfer_ids=list(result.transfer_ids),
-        at=_dt(result.created_at),
-        replayed=result.replayed,
     )
