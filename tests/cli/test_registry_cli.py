@@ -17,8 +17,17 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
+def onboard(db: list[str], *owners: str) -> None:
+    """Units go only to holders the platform knows: each owner gets a user first."""
+    for owner in owners:
+        name = owner.replace(":", "-")
+        added = invoke("user", "add", name, "--role", "enterprise", "--owner", owner, *db)
+        assert added.exit_code == 0, added.output
+
+
 def test_issue_surrender_report_and_verify(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
+    onboard(db, "ent:steel", "ent:fund", "ent:a")
     issued = invoke(
         "registry", "issue", "CEA", "2023", "ent:steel", "900", "--key", "a", *db, "--json"
     )
@@ -57,6 +66,7 @@ def test_issue_surrender_report_and_verify(tmp_path: Path):
 
 def test_a_refusal_is_one_line_and_exit_1(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
+    onboard(db, "ent:steel", "ent:fund", "ent:a")
     invoke("registry", "issue", "CCER", "2024", "ent:a", "10", "--key", "a", *db)
     result = invoke(
         "registry",
@@ -93,6 +103,7 @@ def test_the_demo_registry_verifies(tmp_path: Path):
 
 def test_allocation_compute_approve_issue(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'a.db'}"]
+    onboard(db, "ent:steel")
     inputs = tmp_path / "in.json"
     inputs.write_text(json.dumps({"ent:steel": {"verified_t": "1000"}}), "utf-8")
     computed = invoke(
@@ -120,6 +131,7 @@ def test_allocation_compute_approve_issue(tmp_path: Path):
 
 def test_allocation_issue_shows_the_clawed_back_and_outstanding_excess(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'c.db'}"]
+    onboard(db, "ent:steel", "ent:fund")
     inputs = tmp_path / "pre.json"
     inputs.write_text(json.dumps({"ent:steel": {"verified_t": "1000"}}), "utf-8")
     pre = json.loads(
@@ -167,6 +179,7 @@ def test_allocation_input_that_is_not_json_is_one_line(tmp_path: Path):
 
 def test_compliance_settle_at_the_deadline(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 's.db'}"]
+    onboard(db, "ent:a")
     invoke("registry", "issue", "CEA", "2024", "ent:a", "80", "--key", "i", *db)
     invoke("compliance", "obligation", "national-2024", "ent:a", "100", "--source", "r", *db)
     settled = invoke("compliance", "settle", "national-2024", *db, "--json")
@@ -176,3 +189,28 @@ def test_compliance_settle_at_the_deadline(tmp_path: Path):
     unknown = invoke("compliance", "settle", "mars-2024", *db)
     assert unknown.exit_code != 0
     assert "UNKNOWN_UNIT" in unknown.output
+
+
+def test_the_console_issues_and_transfers_only_to_holders_the_platform_knows(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'h.db'}"]
+    onboard(db, "ent:steel")
+    added = invoke("user", "add", "chen", "--role", "person", "--owner", "person:chen", *db)
+    assert added.exit_code == 0, added.output
+    nobody = invoke("registry", "issue", "CEA", "2024", "entity:nobody", "5", "--key", "n", *db)
+    assert nobody.exit_code == 1
+    assert "UNKNOWN_HOLDER" in nobody.output
+    person = invoke("registry", "issue", "CEA", "2024", "person:chen", "5", "--key", "p", *db)
+    assert person.exit_code == 1
+    assert "HOLDER_MAY_NOT_HOLD" in person.output
+    assert (
+        invoke("registry", "issue", "CEA", "2024", "ent:steel", "9", "--key", "s", *db).exit_code
+        == 0
+    )
+    moved = invoke(
+        "registry", "transfer", "ent:steel", "entity:nobody", "CEA-2024", "4", "--key", "t", *db
+    )
+    assert moved.exit_code == 1
+    assert "UNKNOWN_HOLDER" in moved.output
+    held = json.loads(invoke("registry", "holdings", "ent:steel", *db, "--json").stdout)
+    assert [(h["asset"], h["balance_t"]) for h in held] == [("CEA-2024", 9)]
+    assert json.loads(invoke("registry", "verify", *db, "--json").stdout)["ok"] is True

@@ -21,6 +21,7 @@ from carbonbook.numbers import fen_to_yuan_text, yuan_text_to_fen
 from carbonbook.registry.allocation import load_plans
 from carbonbook.registry.allocations import Allocations
 from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.gate import RegisteredHolders
 from carbonbook.registry.service import Registry
 
 app = typer.Typer(help="The allowance and credit registry (登记簿).", no_args_is_help=True)
@@ -38,7 +39,9 @@ Price = Annotated[
 def _registry(database: str | None) -> Registry:
     url = resolve_url(database)
     upgrade(url)
-    return Registry(make_engine(url))
+    # The operator's console moves units only to holders onboarded on the platform
+    # (`carbonbook user add`), like the API: the holder gate's rule, not a library default.
+    return Registry(make_engine(url), holders=RegisteredHolders())
 
 
 def _price_fen(price: str | None) -> int | None:

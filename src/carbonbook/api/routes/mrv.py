@@ -24,6 +24,7 @@ from carbonbook.mrv.months import MAX_FILE_BYTES, InvalidMonthError
 from carbonbook.mrv.reports import Event, LockedFigure, Report, Reports, State
 from carbonbook.mrv.whatif import what_if
 from carbonbook.registry.compliance import Compliance
+from carbonbook.registry.gate import RegisteredHolders
 from carbonbook.registry.rules import load_rules
 from carbonbook.registry.service import Registry
 
@@ -98,7 +99,7 @@ class EventOut(BaseModel):
 def reports_of(engine: sa.Engine, ledger: Ledger | None = None) -> Reports:
     """The report workflow wired to compliance: locking records the obligation in the same
     transaction (the layers keep mrv and registry apart; this is where they meet)."""
-    compliance = Compliance(Registry(engine, ledger))
+    compliance = Compliance(Registry(engine, ledger, holders=RegisteredHolders()))
 
     def on_lock(conn: sa.Connection, figure: LockedFigure) -> None:
         compliance.record_verified(
