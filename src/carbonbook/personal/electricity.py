@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from carbonbook.db.schema import meter_bindings, meter_readings, personal_events
 from carbonbook.errors import ValidationFailedError
+from carbonbook.numbers import D, NotADecimalError
 from carbonbook.personal.service import Personal
 
 if TYPE_CHECKING:
@@ -111,8 +112,8 @@ def parse_reading(  # noqa: PLR0911 - one return per refusal, in order
     if day >= today:
         return None, ("READING_NOT_FINAL", f"day {day} is not over yet in Asia/Shanghai")
     try:
-        kwh = Decimal(raw["reading_kwh"])
-    except InvalidOperation:
+        kwh = D(raw["reading_kwh"])  # the one bounded decimal parser (numbers.D)
+    except NotADecimalError:
         return None, ("BAD_READING", f"reading_kwh {raw['reading_kwh']!r} is not a decimal")
     if not kwh.is_finite() or kwh < 0 or kwh >= MAX_READING_KWH or (kwh * WH) % 1 != 0:
         return None, (
