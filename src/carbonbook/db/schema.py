@@ -470,6 +470,10 @@ compliance_obligations = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),  # e.g. report:42, or the regulator's entry
     sa.Column("set_by", sa.String(120), nullable=False),
     sa.Column("set_at", Micros, nullable=False),
+    # JSON, when the power sector's shortfall cap (履约缺口上限) or gas exemption lowered the
+    # obligation: the verified emissions, the allocation, the plan and the rule; verified_t
+    # above is then the capped figure owed. NULL when the obligation is the verified figure.
+    sa.Column("cap", sa.Text, nullable=True),
 )
 
 # The bridge from grams to tonnes: each run aggregates personal events into whole tonnes of
