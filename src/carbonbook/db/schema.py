@@ -852,6 +852,25 @@ trading_accounts = sa.Table(
     sa.Column("reviewed_at", Micros, nullable=True),
 )
 
+# The KYC record of an entity (实名信息), keyed by its identifier (the credit code's digest, as
+# trading_accounts.identifier_digest): the name the exchange knows it by. Written when an
+# account is applied for, binding once the review approves it: a later application with the
+# same code must give the same name, and a legal person's approved name is no other code's.
+# The account shows, and the same-name bank binding checks, this name (0025).
+kyc_records = sa.Table(
+    "kyc_records",
+    metadata,
+    sa.Column("identifier_digest", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(12), nullable=False),  # legal_person | individual
+    sa.Column("entity_name", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # applied | approved
+    sa.Column("recorded_by", sa.String(120), nullable=False),
+    sa.Column("recorded_at", Micros, nullable=False),
+    sa.Column("approved_by", sa.String(120), nullable=True),
+    sa.Column("approved_at", Micros, nullable=True),
+    sa.Index(None, "entity_name"),
+)
+
 # The bank account bound to a trading account (同名账户): where deposits come from and
 # withdrawals go to. The number is personal data: responses and logs show it masked.
 bank_bindings = sa.Table(
