@@ -245,19 +245,20 @@ class Compliance:
     def record_verified_many(
         self,
         conn: sa.Connection,
-        figures: list[tuple[str, str, int, Decimal, Decimal]],
+        figures: list[tuple[str, str, int, Decimal, Decimal, str | None]],
         *,
         source: str,
         by: str,
     ) -> int:
         """`record_verified` for many entities at once, set-wise: per period one read of the
         existing obligations and of what was surrendered, one update, one insert and one
-        audit entry. `figures` are (owner, scheme, year, direct tCO2, total tCO2). Returns
-        the obligations set."""
+        audit entry. `figures` are (owner, scheme, year, direct tCO2, total tCO2, sector); as
+        one by one, a sector the scheme does not cover that year owes nothing. Returns the
+        obligations set."""
         by_period: dict[str, dict[str, int]] = {}
-        for owner, scheme, year, direct, total in figures:
+        for owner, scheme, year, direct, total, sector in figures:
             period = self.rules.period_for(scheme, year)
-            if period is None:
+            if period is None or not self.rules.covers(scheme, sector, year):
                 continue
             counted = direct if self.rules.scheme_of(period).boundary == "direct" else total
             by_period.setdefault(period.id, {})[owner] = max(
