@@ -157,3 +157,25 @@ def test_refusals_have_codes_and_staff_only_where_staff(world: World):
         headers=chen,
     )
     assert r.status_code == 403
+
+
+def test_a_second_applicant_cannot_take_a_firms_name_or_its_bank_account(world: World):
+    """Issue 16: the entity name was free text; another applicant used the steel works' name
+    and drew on the works' same-name bank account. The name is the KYC record's."""
+    steel = _steel(world)
+    _open(world, steel)
+    world.identity.register("impostor", PASSWORD, Role.ENTERPRISE, owner="ent:impostor")
+    impostor = world.token("impostor")
+    for body in (
+        {"entity_name": NAME, "identifier": credit_code(8)},  # the works' name, its own code
+        {"entity_name": "别的公司", "identifier": credit_code(7)},  # the works' code
+    ):
+        r = world.client.post("/api/v1/exchange/accounts", json=body, headers=impostor)
+        assert (r.status_code, r.json()["code"]) == (422, "ENTITY_NAME_MISMATCH"), r.text
+        assert r.json()["message_zh"]
+    r = world.client.put(
+        "/api/v1/funds/bank-account", json={"account_no": BANK_NO, "holder": NAME}, headers=impostor
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "NO_TRADING_ACCOUNT")
+    mine = world.client.get("/api/v1/exchange/accounts/mine", headers=steel).json()
+    assert mine["account"]["entity_name"] == NAME

@@ -95,3 +95,19 @@ def test_a_missing_or_unmigrated_database_is_refused_clearly(tmp_path: Path):
     result = invoke("ledger", "balances", "--database", f"sqlite:///{empty}")
     assert result.exit_code == 1
     assert "DATABASE_NOT_MIGRATED" in result.output
+
+
+def test_the_demo_bus_group_owes_the_beijing_pilot_not_the_national_market(tmp_path: Path):
+    # The bus group is a Beijing pilot entity: the pilot covers public transport, the national
+    # market does not (registry.toml [[coverage]]), so its 履约 belongs to beijing-2025.
+    url = f"sqlite:///{tmp_path / 'cb.db'}"
+    invoke("demo", "--no-serve", "--database", url)
+    national = json.loads(
+        invoke("compliance", "report", "national-2024", "--database", url, "--json").stdout
+    )
+    assert "entity:demo-bus" not in [line["owner"] for line in national]
+    beijing = json.loads(
+        invoke("compliance", "report", "beijing-2025", "--database", url, "--json").stdout
+    )
+    bus = next(line for line in beijing if line["owner"] == "entity:demo-bus")
+    assert bus["obligation_t"] == 380_000

@@ -214,3 +214,38 @@ def test_the_console_issues_and_transfers_only_to_holders_the_platform_knows(tmp
     held = json.loads(invoke("registry", "holdings", "ent:steel", *db, "--json").stdout)
     assert [(h["asset"], h["balance_t"]) for h in held] == [("CEA-2024", 9)]
     assert json.loads(invoke("registry", "verify", *db, "--json").stdout)["ok"] is True
+
+
+def test_the_report_shows_verified_emissions_beside_a_capped_obligation(tmp_path: Path):
+    # A coal unit allocated 818 t with 1,500 t verified owes 818 + 20 % of 1,500 (履约缺口上限).
+    from carbonbook.db.engine import make_engine
+    from carbonbook.registry.allocations import Allocations
+    from carbonbook.registry.service import Registry
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = ["--database", url]
+    assert invoke("db", "upgrade", *db).exit_code == 0
+    engine = make_engine(url)
+    allocations = Allocations(Registry(engine))
+    unit = {"category": "coal_gt_300", "power_supplied_mwh": "1000"}
+    run = allocations.compute(
+        "national-power-2022", "final", {"ent:coal": {"units": [unit]}}, by="li"
+    )
+    allocations.approve(run.id, by="zhang")
+    allocations.issue(run.id, by="zhang")
+    engine.dispose()
+    entered = invoke(
+        "compliance", "obligation", "national-2023", "ent:coal", "1500", "--source", "r:1", *db
+    )
+    assert entered.exit_code == 0, entered.output
+    text = invoke("compliance", "report", "national-2023", *db)
+    assert text.exit_code == 0, text.output
+    assert "1,500" in text.stdout
+    assert "1,118" in text.stdout
+    assert "(capped)" in text.stdout  # the narrow terminal wraps the cell
+    line = json.loads(invoke("compliance", "report", "national-2023", *db, "--json").stdout)[0]
+    assert (line["verified_t"], line["obligation_t"], line["cap"]["rule"]) == (
+        1_500,
+        1_118,
+        "shortfall_cap",
+    )

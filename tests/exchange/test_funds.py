@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from carbonbook.exchange.bank import FAULTS, SimulatedBank, shanghai_day
 from carbonbook.exchange.funds import CLIENT_FUNDS, Funds, FundsRefusedError
+from carbonbook.exchange.members import ApplicationRefusedError, Members
 from carbonbook.ledger import AccountFlags, Batch, Ledger
 from carbonbook.ledger import TransferRequest as T
 from carbonbook.ledger.service import now_us
@@ -246,12 +247,36 @@ def test_whatever_the_bank_does_money_is_neither_made_nor_lost(funds: Funds, ban
 
 def test_a_bank_account_is_bound_to_one_trading_account_only(funds: Funds, bank):
     """Issue 16: a second applicant under the steel works' name bound the works' bank account
-    and drew money from it."""
-    admit(funds.engine, "ent:impostor", NAME, n=424242)
+    and drew money from it. The name is now the KYC record's: the impostor cannot take the
+    works' name (so cannot open an account in it), and under its own name the works' bank
+    account is not same-name."""
+    with pytest.raises(ApplicationRefusedError) as named:
+        admit(funds.engine, "ent:impostor", NAME, n=424242)
+    assert named.value.code == "ENTITY_NAME_MISMATCH"
+    admit(funds.engine, "ent:impostor", "冒名公司", n=424242)
     with pytest.raises(FundsRefusedError) as refused:
         funds.bind(owner="ent:impostor", account_no=STEEL_BANK_NO, holder=NAME, by="impostor")
-    assert refused.value.code == "BANK_ACCOUNT_TAKEN"
+    assert refused.value.code == "HOLDER_MISMATCH"
     assert funds.binding_of("ent:impostor") is None
     with pytest.raises(FundsRefusedError):
         funds.deposit(owner="ent:impostor", amount_fen=100 * YUAN, key="d", by="impostor")
     assert bank.balance(STEEL_BANK_NO) == 10_000_000 * YUAN
+
+
+def test_one_bank_account_serves_one_trading_account_even_between_namesakes(
+    engine: sa.Engine, bank: SimulatedBank
+):
+    # Individuals may share a name (KYC keeps no name to one identity number): the second
+    # namesake still cannot bind the first one's bank account.
+    members = Members(engine)
+    for owner, number in (("person:a", "11010519491231002X"), ("person:b", "110105194912310038")):
+        account = members.apply(
+            owner=owner, kind="individual", entity_name="王伟", identifier=number, by=owner
+        )
+        members.review(account.id, approve=True, reason=None, by="kyc")
+    bank.open_account("6222020200000000555", "王伟", 1_000 * YUAN)
+    funds = Funds(engine, Ledger(engine), bank)
+    funds.bind(owner="person:a", account_no="6222020200000000555", holder="王伟", by="a")
+    with pytest.raises(FundsRefusedError) as taken:
+        funds.bind(owner="person:b", account_no="6222020200000000555", holder="王伟", by="b")
+    assert taken.value.code == "BANK_ACCOUNT_TAKEN"

@@ -164,3 +164,57 @@ def test_a_regulator_or_the_operator_never_opens_a_trading_account(engine: sa.En
             _apply(members, owner=owner, by=by)
         assert refused.value.code == "ROLE_MAY_NOT_TRADE"
         assert members.account_of(owner) is None
+
+
+def test_the_entity_name_comes_from_its_kyc_record(engine: sa.Engine):
+    """Issue 16: the name was free text, so a second applicant took another firm's name (and
+    with it the firm's same-name bank account)."""
+    members = Members(engine)
+    firm = _apply(members)
+    members.review(firm.id, approve=True, reason=None, by="kyc-officer")
+    # Another applicant under the firm's approved name, with its own credit code.
+    with pytest.raises(ApplicationRefusedError) as borrowed:
+        _apply(members, owner="ent:impostor", n=2, by="impostor")
+    assert borrowed.value.code == "ENTITY_NAME_MISMATCH"
+    assert borrowed.value.message_zh
+    # The firm's credit code under another name.
+    with pytest.raises(ApplicationRefusedError) as renamed:
+        _apply(members, owner="ent:impostor", entity_name="别的公司", by="impostor")
+    assert renamed.value.code == "ENTITY_NAME_MISMATCH"
+    assert members.account_of("ent:impostor") is None
+    # The firm's account shows its record's name.
+    account = members.account_of("ent:steel")
+    assert account is not None
+    assert account.entity_name == "示例钢铁有限公司"
+
+
+def test_two_waiting_applications_under_one_name_approve_only_the_first(engine: sa.Engine):
+    members = Members(engine)
+    first = _apply(members)
+    second = _apply(members, owner="ent:impostor", n=2, by="impostor")  # not yet approved
+    members.review(first.id, approve=True, reason=None, by="kyc-officer")
+    with pytest.raises(ApplicationRefusedError) as refused:
+        members.review(second.id, approve=True, reason=None, by="kyc-officer")
+    assert refused.value.code == "ENTITY_NAME_MISMATCH"
+    assert members.account(second.id).state == "applied"
+
+
+def test_a_rejected_application_may_correct_its_name(engine: sa.Engine):
+    members = Members(engine)
+    applied = _apply(members, entity_name="示例钢铁公司")
+    members.review(applied.id, approve=False, reason="名称与营业执照不符", by="kyc")
+    again = _apply(members)  # the same code, the name on the licence
+    approved = members.review(again.id, approve=True, reason=None, by="kyc")
+    assert approved.entity_name == "示例钢铁有限公司"
+
+
+def test_individuals_may_share_a_name(engine: sa.Engine):
+    members = Members(engine)
+    for owner, number in (("person:a", SPECIMEN_ID), ("person:b", "110105194912310038")):
+        account = members.apply(
+            owner=owner, kind="individual", entity_name="王伟", identifier=number, by=owner
+        )
+        members.review(account.id, approve=True, reason=None, by="kyc")
+    account = members.account_of("person:b")
+    assert account is not None
+    assert account.approved

@@ -334,6 +334,23 @@ def test_lock_many_sets_obligations_set_wise_like_one_by_one(
     assert reports.lock_many(ids, by="mee") == 0
 
 
+def test_lock_many_sets_no_obligation_for_a_sector_the_scheme_does_not_cover_yet(
+    engine: sa.Engine, compliance: Compliance
+) -> None:
+    # As one by one: the national market covers steel from the 2024 emissions year, so a
+    # 2023 steel report locked in a batch owes national-2023 nothing.
+    from carbonbook.api.routes.mrv import reports_of
+
+    reports = reports_of(engine)
+    document = steel_report()
+    document["year"] = 2023
+    report = reports.create(STEEL, document, by="steel")
+    reports.submit(report.id, STEEL, by="steel")
+    reports.verify(report.id, verifier="verifier:cq")
+    assert reports.lock_many([report.id], by="mee") == 1
+    assert compliance.obligated("national-2023") == []
+
+
 def test_a_year_on_year_jump_is_flagged_for_the_verifier(reports: Reports) -> None:
     earlier = steel_report()
     earlier["year"] = 2023

@@ -412,3 +412,94 @@ def test_a_surrender_after_the_deadline_is_flagged_late(compliance: Compliance):
     assert position.late
     assert position.to_document()["late"] is True
     assert compliance.report("national-2023")[0].to_document()["late"] is True
+
+
+# -- the power sector's shortfall cap (履约缺口上限) and gas exemption --------------------------
+
+COAL = {"units": [{"category": "coal_gt_300", "power_supplied_mwh": "1000"}]}  # 817.7 → 818 t
+GAS = {"units": [{"category": "gas", "power_supplied_mwh": "1000"}]}  # 390.1 → 390 t
+
+
+def _allocate(c: Compliance, entities: dict[str, Any], plan: str = "national-power-2022") -> None:
+    from carbonbook.registry.allocations import Allocations
+
+    allocations = Allocations(c.registry)
+    run = allocations.compute(plan, "final", entities, by="li")
+    allocations.approve(run.id, by="zhang")
+    allocations.issue(run.id, by="zhang")
+
+
+def test_a_coal_unit_owes_its_allocation_plus_a_fifth_of_its_emissions_at_most(
+    compliance: Compliance,
+):
+    _allocate(compliance, {"ent:coal": COAL})
+    compliance.set_obligation(PERIOD, "ent:coal", 1_500, source="r:1", by="mee")
+    position = compliance.position(PERIOD, "ent:coal")
+    # Shortfall 1,500 − 818 = 682 t is beyond 20 % of 1,500 (300 t): it owes 818 + 300.
+    assert position.obligation_t == 818 + 300
+    assert position.verified_t == 1_500
+    assert position.cap is not None
+    assert position.cap["rule"] == "shortfall_cap"
+    assert (position.cap["allocation_t"], position.cap["shortfall_cap_t"]) == (818, 300)
+    assert position.cap["waived_t"] == 382
+    document = compliance.report(PERIOD)[0].to_document()
+    assert (document["verified_t"], document["obligation_t"]) == (1_500, 1_118)
+    assert document["cap"]["share"] == "0.2"
+
+
+def test_the_cap_follows_an_allocation_issued_after_the_reports_were_locked(
+    compliance: Compliance,
+):
+    # The locked report sets the obligation (a lock inside its transaction); the allocation
+    # issued later brings the cap to it.
+    with compliance.engine.begin() as conn:
+        compliance.record_verified(
+            conn,
+            owner="ent:coal",
+            scheme="national",
+            year=2023,
+            direct_tco2=Decimal("1500.4"),
+            total_tco2=Decimal("1500.4"),
+            source="locked mrv reports: report:1",
+            by="mee",
+            sector="power",
+        )
+    assert compliance.position(PERIOD, "ent:coal").obligation_t == 1_500
+    _allocate(compliance, {"ent:coal": COAL})
+    position = compliance.position(PERIOD, "ent:coal")
+    assert (position.verified_t, position.obligation_t) == (1_500, 1_118)
+
+
+def test_a_gas_unit_owes_only_its_allocation(compliance: Compliance):
+    _allocate(compliance, {"ent:gas": GAS})
+    compliance.set_obligation(PERIOD, "ent:gas", 600, source="r:1", by="mee")
+    position = compliance.position(PERIOD, "ent:gas")
+    assert (position.verified_t, position.obligation_t) == (600, 390)
+    assert position.cap is not None
+    assert position.cap["rule"] == "no_shortfall"
+    assert position.cap["categories"] == ["gas"]
+
+
+def test_a_unit_within_the_cap_owes_its_verified_emissions(compliance: Compliance):
+    _allocate(compliance, {"ent:coal": COAL})
+    compliance.set_obligation(PERIOD, "ent:coal", 900, source="r:1", by="mee")
+    position = compliance.position(PERIOD, "ent:coal")
+    assert (position.verified_t, position.obligation_t, position.cap) == (900, 900, None)
+    # A gas unit below its allocation owes its emissions too.
+    _allocate(compliance, {"ent:gas": GAS})
+    compliance.set_obligation(PERIOD, "ent:gas", 300, source="r:2", by="mee")
+    assert compliance.position(PERIOD, "ent:gas").obligation_t == 300
+
+
+def test_a_plan_without_a_cap_leaves_the_obligation_at_the_verified_figure(
+    compliance: Compliance,
+):
+    # National industry 2024 (allowance = verified emissions) has no shortfall cap.
+    _allocate(compliance, {"ent:steel": {"verified_t": "100"}}, plan="national-industry-2024")
+    compliance.set_obligation("national-2024", "ent:steel", 1_000, source="r:1", by="mee")
+    steel = compliance.position("national-2024", "ent:steel")
+    assert (steel.verified_t, steel.obligation_t, steel.cap) == (1_000, 1_000, None)
+    # Nor a scheme's period with no capped plan (the Beijing pilot).
+    compliance.set_obligation("beijing-2025", "ent:bus", 380_000, source="r:2", by="bj")
+    bus = compliance.position("beijing-2025", "ent:bus")
+    assert (bus.verified_t, bus.obligation_t, bus.cap) == (380_000, 380_000, None)

@@ -305,7 +305,8 @@ def _registry_year(ledger: Ledger) -> None:
     """The 2024 compliance year: the steel works is pre-allocated 70 % of its 2023 verified
     emissions (computed by one regulator, approved by another, issued), files its 2024 report,
     which the verifier verifies and the regulator locks (its obligation); the true-up waits
-    for approval. The bus group's obligation is entered by hand. A fund's CCER and a voluntary
+    for approval. The bus group's obligation to the Beijing pilot (beijing-2025) is entered
+    by hand. A fund's CCER and a voluntary
     cancellation (注销) with its certificate."""
     registry = Registry(ledger.engine, ledger, holders=RegisteredHolders())
     allocations = Allocations(registry)
@@ -329,11 +330,13 @@ def _registry_year(ledger: Ledger) -> None:
     reports.submit(draft.id, "entity:demo-steel", by="steel")  # waits for the verifier
     allocations.compute("national-industry-2024", "final", {"entity:demo-steel": {}}, by="admin")
 
+    # The bus group is a Beijing pilot entity (the pilot covers public transport, registry.toml
+    # [[coverage]]; the national market does not): its 履约 is owed to the pilot's period.
     Compliance(registry).set_obligation(
-        "national-2024",
+        "beijing-2025",
         "entity:demo-bus",
         380_000,
-        source="pilot-era verified report entered by the regulator",
+        source="Beijing pilot verified report entered by the regulator",
         by="admin",
     )
     for owner, unit, vintage, tonnes in (

@@ -234,7 +234,8 @@ def report(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every obligated entity: surrendered, shortfall and penalty exposure at --price."""
+    """Every obligated entity: verified emissions, what it owes (after the power sector's
+    shortfall cap), surrendered, shortfall and penalty exposure at --price."""
     price_fen = _price_fen(price)
     registry = run(lambda: _registry(database))
     lines = [
@@ -245,14 +246,17 @@ def report(
         print_json(lines)
         return
     table = Table(title=f"{period} compliance")
-    for column in ("entity", "owed t", "surrendered t", "offsets t", "shortfall t", "penalty yuan"):
+    columns = ("entity", "verified t", "owed t", "surrendered t", "offsets t", "shortfall t")
+    for column in (*columns, "penalty yuan"):
         table.add_column(column)
     for line in lines:
         low, high = line["penalty_min_fen"], line["penalty_max_fen"]
         penalty = "?" if low is None else f"{fen_to_yuan_text(low)} - {fen_to_yuan_text(high)}"
         table.add_row(
             line["owner"],
-            f"{line['obligation_t']:,}",
+            f"{line['verified_t']:,}",
+            # Owed below verified: the shortfall cap or gas exemption (履约缺口上限), see --json.
+            f"{line['obligation_t']:,}" + ("" if line["cap"] is None else " (capped)"),
             f"{line['surrendered_t']:,}",
             f"{line['surrendered_offsets_t']:,}",
             f"{line['shortfall_t']:,}",

@@ -470,6 +470,10 @@ compliance_obligations = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),  # e.g. report:42, or the regulator's entry
     sa.Column("set_by", sa.String(120), nullable=False),
     sa.Column("set_at", Micros, nullable=False),
+    # JSON, when the power sector's shortfall cap (履约缺口上限) or gas exemption lowered the
+    # obligation: the verified emissions, the allocation, the plan and the rule; verified_t
+    # above is then the capped figure owed. NULL when the obligation is the verified figure.
+    sa.Column("cap", sa.Text, nullable=True),
 )
 
 # The bridge from grams to tonnes: each run aggregates personal events into whole tonnes of
@@ -846,6 +850,25 @@ trading_accounts = sa.Table(
     sa.Column("applied_at", Micros, nullable=False),
     sa.Column("reviewed_by", sa.String(120), nullable=True),
     sa.Column("reviewed_at", Micros, nullable=True),
+)
+
+# The KYC record of an entity (实名信息), keyed by its identifier (the credit code's digest, as
+# trading_accounts.identifier_digest): the name the exchange knows it by. Written when an
+# account is applied for, binding once the review approves it: a later application with the
+# same code must give the same name, and a legal person's approved name is no other code's.
+# The account shows, and the same-name bank binding checks, this name (0025).
+kyc_records = sa.Table(
+    "kyc_records",
+    metadata,
+    sa.Column("identifier_digest", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(12), nullable=False),  # legal_person | individual
+    sa.Column("entity_name", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # applied | approved
+    sa.Column("recorded_by", sa.String(120), nullable=False),
+    sa.Column("recorded_at", Micros, nullable=False),
+    sa.Column("approved_by", sa.String(120), nullable=True),
+    sa.Column("approved_at", Micros, nullable=True),
+    sa.Index(None, "entity_name"),
 )
 
 # The bank account bound to a trading account (同名账户): where deposits come from and

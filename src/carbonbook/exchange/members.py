@@ -10,6 +10,13 @@ Identifiers are checked by their check character before anything is stored: the 
 social credit code of GB 32100-2015 for legal persons, the resident identity number of
 GB 11643-1999 for individuals. An individual's number is personal data: only its last four
 characters and a digest (the one-account-per-entity key) are kept.
+
+The entity's name is not the applicant's free text: it comes from the entity's KYC record
+(`kyc_records`, keyed by the identifier's digest), written at the first application and
+binding once a review approves it. An application naming an approved code under another name,
+or a legal person's approved name under another code, is refused (ENTITY_NAME_MISMATCH), so a
+second applicant cannot borrow a firm's name, and with it that firm's same-name bank account.
+The account shows the record's name and the funds desk binds only a bank account in it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import sqlalchemy as sa
 
 from carbonbook import auditlog
 from carbonbook.db.ids import allocate_ids
-from carbonbook.db.schema import trading_accounts, users
+from carbonbook.db.schema import kyc_records, trading_accounts, users
 from carbonbook.errors import ConflictError, NotFoundError, PermissionDeniedError
 from carbonbook.exchange.errors import ExchangeError, OrderRefusedError
 from carbonbook.ledger.service import now_us
@@ -129,6 +136,9 @@ class Members:
                     "a regulator or the exchange's operator does not trade (separation of duties)",
                     "主管部门和交易所运营人员不得参与交易（职责分离）",
                 )
+            # The name is the KYC record's (checked first: a firm's code or name under
+            # another's application is a name mismatch, whoever holds the account).
+            name = _record_name(conn, kind, digest, name, by, self.clock())
             mine = conn.execute(
                 sa.select(trading_accounts).where(trading_accounts.c.owner == owner)
             ).first()
@@ -142,6 +152,12 @@ class Members:
                     "ACCOUNT_EXISTS",
                     "this identifier already holds a trading account: one per entity",
                     "该证件号码已开立交易账户：每个主体只能开立一个",
+                )
+            if mine is not None and mine.state != "rejected":
+                raise ApplicationRefusedError(
+                    "ACCOUNT_EXISTS",
+                    f"{owner} already has a trading account ({mine.state})",
+                    f"{owner} 已有交易账户（{_STATE_ZH[mine.state]}）",
                 )
             values = {
                 "kind": kind,
@@ -158,18 +174,12 @@ class Members:
             if mine is None:
                 account_id = allocate_ids(conn)
                 conn.execute(trading_accounts.insert().values(id=account_id, owner=owner, **values))
-            elif mine.state == "rejected":
+            else:  # a rejected entity applies again
                 account_id = mine.id
                 conn.execute(
                     trading_accounts.update()
                     .where(trading_accounts.c.id == account_id)
                     .values(**values)
-                )
-            else:
-                raise ApplicationRefusedError(
-                    "ACCOUNT_EXISTS",
-                    f"{owner} already has a trading account ({mine.state})",
-                    f"{owner} 已有交易账户（{_STATE_ZH[mine.state]}）",
                 )
             auditlog.append(conn, by, "exchange.account.apply", f"trading-account:{account_id}")
             return self._get(conn, account_id)
@@ -198,6 +208,8 @@ class Members:
                     "REASON_REQUIRED", "a rejection needs a reason", "驳回须说明理由"
                 )
             state = "approved" if approve else "rejected"
+            if approve:
+                _approve_record(conn, row.owner, by, self.clock())
             conn.execute(
                 trading_accounts.update()
                 .where(trading_accounts.c.id == account_id)
@@ -214,9 +226,7 @@ class Members:
 
     def account_of(self, owner: str) -> TradingAccount | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(trading_accounts).where(trading_accounts.c.owner == owner)
-            ).first()
+            row = conn.execute(_ACCOUNTS.where(trading_accounts.c.owner == owner)).first()
             return None if row is None else _account(row)
 
     def account(self, account_id: int) -> TradingAccount:
@@ -226,7 +236,7 @@ class Members:
     def applications(
         self, state: str | None = "applied", *, limit: int = 100
     ) -> list[TradingAccount]:
-        query = sa.select(trading_accounts).order_by(trading_accounts.c.id).limit(limit)
+        query = _ACCOUNTS.order_by(trading_accounts.c.id).limit(limit)
         if state is not None:
             query = query.where(trading_accounts.c.state == state)
         with self.engine.connect() as conn:
@@ -257,9 +267,7 @@ class Members:
 
     @staticmethod
     def _get(conn: sa.Connection, account_id: int) -> TradingAccount:
-        row = conn.execute(
-            sa.select(trading_accounts).where(trading_accounts.c.id == account_id)
-        ).first()
+        row = conn.execute(_ACCOUNTS.where(trading_accounts.c.id == account_id)).first()
         if row is None:
             raise NotFoundError(f"no trading account {account_id}", f"交易账户 {account_id} 不存在")
         return _account(row)
@@ -313,12 +321,109 @@ def _identify(kind: str, code: str) -> tuple[str, str]:
     return shown, digest
 
 
+# An account with the name of its entity's KYC record (the name shown and bound to a bank).
+_ACCOUNTS = sa.select(trading_accounts, kyc_records.c.entity_name.label("kyc_name")).select_from(
+    trading_accounts.outerjoin(
+        kyc_records, kyc_records.c.identifier_digest == trading_accounts.c.identifier_digest
+    )
+)
+
+
+def _record_name(conn: sa.Connection, kind: str, digest: str, name: str, by: str, at: int) -> str:
+    """The entity's name from its KYC record: an approved record's name must be the one
+    given; a legal person's name approved under another code is not this one's. A record not
+    yet approved (a first or rejected application) takes the name given, for review."""
+    record = conn.execute(
+        sa.select(kyc_records.c.entity_name, kyc_records.c.state).where(
+            kyc_records.c.identifier_digest == digest
+        )
+    ).first()
+    if record is not None and record.state == "approved":
+        if record.entity_name != name:
+            raise ApplicationRefusedError(
+                "ENTITY_NAME_MISMATCH",
+                f"this identifier is on record as {record.entity_name!r}, not {name!r}",
+                f"该证件号码登记的主体名称为“{record.entity_name}”，与“{name}”不符",
+            )
+        return str(record.entity_name)
+    _check_name_free(conn, kind, digest, name)
+    if record is None:
+        conn.execute(
+            kyc_records.insert().values(
+                identifier_digest=digest,
+                kind=kind,
+                entity_name=name,
+                state="applied",
+                recorded_by=by,
+                recorded_at=at,
+            )
+        )
+    else:
+        conn.execute(
+            kyc_records.update()
+            .where(kyc_records.c.identifier_digest == digest)
+            .values(entity_name=name, recorded_by=by, recorded_at=at)
+        )
+    return name
+
+
+def _check_name_free(conn: sa.Connection, kind: str, digest: str, name: str) -> None:
+    """A legal person's registered name is its own (企业名称): refused when approved under
+    another code. Individuals share names, so theirs are not checked."""
+    if kind != "legal_person":
+        return
+    taken = conn.execute(
+        sa.select(kyc_records.c.identifier_digest)
+        .where(
+            kyc_records.c.entity_name == name,
+            kyc_records.c.kind == "legal_person",
+            kyc_records.c.state == "approved",
+            kyc_records.c.identifier_digest != digest,
+        )
+        .limit(1)
+    ).first()
+    if taken is not None:
+        raise ApplicationRefusedError(
+            "ENTITY_NAME_MISMATCH",
+            f"{name!r} is on record under another credit code",
+            f"“{name}”已登记在另一统一社会信用代码下",
+        )
+
+
+def _approve_record(conn: sa.Connection, owner: str, by: str, at: int) -> None:
+    """The review approves the name on the entity's KYC record: from now on it is binding."""
+    row = conn.execute(
+        sa.select(
+            trading_accounts.c.identifier_digest,
+            kyc_records.c.kind,
+            kyc_records.c.entity_name,
+            kyc_records.c.state,
+        )
+        .select_from(
+            trading_accounts.join(
+                kyc_records,
+                kyc_records.c.identifier_digest == trading_accounts.c.identifier_digest,
+            )
+        )
+        .where(trading_accounts.c.owner == owner)
+    ).first()
+    if row is None or row.state == "approved":
+        return
+    # Two applications under one name may wait at once: only the first approved keeps it.
+    _check_name_free(conn, str(row.kind), str(row.identifier_digest), str(row.entity_name))
+    conn.execute(
+        kyc_records.update()
+        .where(kyc_records.c.identifier_digest == row.identifier_digest)
+        .values(state="approved", approved_by=by, approved_at=at)
+    )
+
+
 def _account(row: Any) -> TradingAccount:
     return TradingAccount(
         row.id,
         row.owner,
         row.kind,
-        row.entity_name,
+        row.kyc_name or row.entity_name,
         row.identifier,
         row.state,
         row.reason,

@@ -452,8 +452,24 @@ class Reports:
                 total + Decimal(row.total_tco2),
                 [*ids, row.id],
             )
+        # Each figure carries its report's sector, as one by one (`_figure`): compliance sets
+        # no obligation for a sector the scheme does not cover that year.
+        sectors = {
+            (r.owner, r.scheme, r.year): sector
+            for r in reports
+            if isinstance(sector := r.document.get("sector"), str)
+        }
         return [
-            LockedFigure(owner, scheme, year, direct, total, tuple(ids), by)
+            LockedFigure(
+                owner,
+                scheme,
+                year,
+                direct,
+                total,
+                tuple(ids),
+                by,
+                sectors.get((owner, scheme, year)),
+            )
             for (owner, scheme, year), (direct, total, ids) in sorted(sums.items())
         ]
 

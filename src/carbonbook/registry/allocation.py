@@ -262,16 +262,59 @@ def pre_allocation(plan: Plan, base: Allocation) -> int:
 
 
 def shortfall_cap_t(
-    plan: Plan, verified_t: int, allocation_t: int, *, category: str = ""
+    plan: Plan,
+    verified_t: int,
+    allocation_t: int,
+    *,
+    category: str = "",
+    categories: tuple[str, ...] = (),
 ) -> int | None:
     """The most an entity must buy beyond its allocation (履约缺口上限), or None without a cap.
-    Categories exempt from shortfall (gas units) owe nothing beyond their allocation."""
-    if category and category in plan.no_shortfall_categories:
+    An entity whose units are all of an exempt category (gas units) owes nothing beyond its
+    allocation; an entity with any other unit carries the plan's cap on all of it (the plan
+    does not split an entity's verified emissions by unit). `category` names one unit's."""
+    del allocation_t  # the cap is a share of verified emissions, not of the allocation
+    categories = categories or ((category,) if category else ())
+    if categories and all(c in plan.no_shortfall_categories for c in categories):
         return 0
     if plan.shortfall_cap is None:
         return None
-    del allocation_t
-    return int(Decimal(verified_t) * plan.shortfall_cap)
+    return int(Decimal(verified_t) * plan.shortfall_cap)  # whole tonnes, rounded down
+
+
+def capped_obligation(
+    plan: Plan, verified_t: int, allocation_t: int, categories: tuple[str, ...]
+) -> tuple[int, dict[str, Any] | None]:
+    """The obligation (履约) of an entity allocated `allocation_t` under `plan` with verified
+    emissions `verified_t`: the verified figure, capped so that the shortfall (obligation
+    minus allocation) is at most the plan's cap share of verified emissions, and nil for
+    exempt (gas) units. Returns the obligation and, when the cap lowered it, what was capped
+    and why (None when the verified figure stands)."""
+    cap = shortfall_cap_t(plan, verified_t, allocation_t, categories=categories)
+    if cap is None or verified_t <= allocation_t + cap:
+        return verified_t, None
+    exempt = cap == 0 and bool(categories)
+    return allocation_t + cap, {
+        "verified_t": verified_t,
+        "allocation_t": allocation_t,
+        "shortfall_cap_t": cap,
+        "waived_t": verified_t - allocation_t - cap,
+        "rule": "no_shortfall" if exempt else "shortfall_cap",
+        "share": None if exempt or plan.shortfall_cap is None else str(plan.shortfall_cap),
+        "categories": sorted(set(categories)),
+        "plan": plan.id,
+        "source": plan.source,
+    }
+
+
+def unit_categories(plan: Plan, inputs: dict[str, Any]) -> tuple[str, ...]:
+    """The unit categories named in an allocation line's inputs (power plans), else ()."""
+    if plan.method != "power_benchmark":
+        return ()
+    units = inputs.get("units")
+    if not isinstance(units, list):
+        return ()
+    return tuple(str(u.get("category", "")) for u in units if isinstance(u, dict))
 
 
 # -- plans as data -------------------------------------------------------------------------------

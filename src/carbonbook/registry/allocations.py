@@ -35,6 +35,7 @@ from carbonbook.db.schema import (
 from carbonbook.errors import NotFoundError, PermissionDeniedError
 from carbonbook.ledger.service import now_us
 from carbonbook.registry import allocation
+from carbonbook.registry.compliance import Compliance
 from carbonbook.registry.errors import RegistryError
 from carbonbook.registry.gate import REGISTRY_OWNER
 from carbonbook.registry.service import DONE, MAX_TONNES, Registry
@@ -258,6 +259,12 @@ class Allocations:
                 .where(allocation_runs.c.id == run_id)
                 .values(state="issued", issued_at=now_us())
             )
+            if plan.shortfall_cap is not None or plan.no_shortfall_categories:
+                # The obligations of the period follow the allocation now issued: the
+                # shortfall cap (履约缺口上限) is a share beyond it.
+                Compliance(self.registry).recap_in(
+                    conn, plan.period, [line.owner for line in run.lines], by
+                )
             issued = self._get(conn, run_id)
             auditlog.append(
                 conn,
@@ -374,12 +381,16 @@ class Allocations:
 
     @staticmethod
     def _verified(conn: sa.Connection, period: str, owner: str) -> int:
-        found = conn.execute(
-            sa.select(compliance_obligations.c.verified_t).where(
+        row = conn.execute(
+            sa.select(compliance_obligations.c.verified_t, compliance_obligations.c.cap).where(
                 compliance_obligations.c.period == period,
                 compliance_obligations.c.owner == owner,
             )
-        ).scalar()
+        ).first()
+        # The verified figure, not an obligation lowered by a shortfall cap.
+        found = None if row is None else row.verified_t
+        if row is not None and row.cap is not None:
+            found = json.loads(row.cap)["verified_t"]
         if found is None:
             raise allocation.AllocationInputError(
                 f"{owner}.verified_t: no locked report for {period}: lock it or give verified_t",

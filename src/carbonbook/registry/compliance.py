@@ -3,7 +3,11 @@
 
 The obligation of an entity for a period is its verified emissions in whole tonnes (locking an
 entity's verified reports sets it, see `record_verified`; for an entity whose reports are not
-kept here the regulator enters it, with its source).
+kept here the regulator enters it, with its source). Under a power plan of
+`allocation.toml` the obligation is capped (`_capped_in`, the one place every write of an
+obligation goes through): the shortfall beyond the entity's allocation is at most the plan's
+share (20 %) of verified emissions, and gas units owe nothing beyond their allocation; the
+obligation's `cap` keeps the verified figure and the rule, so positions show both.
 Surrendered units leave the entity for the registry's `surrendered` account, block by block,
 so what was surrendered for a period is always a sum over registry operations.
 """
@@ -21,10 +25,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from carbonbook import auditlog
-from carbonbook.db.schema import account_balances, compliance_obligations, registry_ops
+from carbonbook.db.schema import (
+    account_balances,
+    allocation_lines,
+    allocation_runs,
+    compliance_obligations,
+    registry_ops,
+)
 from carbonbook.ledger import AccountFlags
 from carbonbook.ledger.service import now_us
-from carbonbook.registry import errors
+from carbonbook.registry import allocation, errors
 from carbonbook.registry.gate import REGISTRY_OWNER, check_text
 from carbonbook.registry.service import (
     AWAITING_APPROVAL,
@@ -60,6 +70,14 @@ class Position:
     deadline: date
     price_fen: int | None
     late_t: int = 0  # tonnes surrendered after the deadline (逾期清缴)
+    # What the power sector's shortfall cap (履约缺口上限) or gas exemption did to the
+    # obligation: the verified figure, the allocation, the rule; None when it stands uncapped.
+    cap: dict[str, Any] | None = None
+
+    @property
+    def verified_t(self) -> int:
+        """The verified emissions behind the obligation (before any shortfall cap)."""
+        return self.obligation_t if self.cap is None else int(self.cap["verified_t"])
 
     @property
     def late(self) -> bool:
@@ -102,7 +120,9 @@ class Position:
         return {
             "period": self.period,
             "owner": self.owner,
+            "verified_t": self.verified_t,
             "obligation_t": self.obligation_t,
+            "cap": self.cap,
             "surrendered_t": self.surrendered_t,
             "surrendered_allowances_t": self.surrendered_allowances_t,
             "surrendered_offsets_t": self.surrendered_offsets_t,
@@ -225,19 +245,20 @@ class Compliance:
     def record_verified_many(
         self,
         conn: sa.Connection,
-        figures: list[tuple[str, str, int, Decimal, Decimal]],
+        figures: list[tuple[str, str, int, Decimal, Decimal, str | None]],
         *,
         source: str,
         by: str,
     ) -> int:
         """`record_verified` for many entities at once, set-wise: per period one read of the
         existing obligations and of what was surrendered, one update, one insert and one
-        audit entry. `figures` are (owner, scheme, year, direct tCO2, total tCO2). Returns
-        the obligations set."""
+        audit entry. `figures` are (owner, scheme, year, direct tCO2, total tCO2, sector); as
+        one by one, a sector the scheme does not cover that year owes nothing. Returns the
+        obligations set."""
         by_period: dict[str, dict[str, int]] = {}
-        for owner, scheme, year, direct, total in figures:
+        for owner, scheme, year, direct, total, sector in figures:
             period = self.rules.period_for(scheme, year)
-            if period is None:
+            if period is None or not self.rules.covers(scheme, sector, year):
                 continue
             counted = direct if self.rules.scheme_of(period).boundary == "direct" else total
             by_period.setdefault(period.id, {})[owner] = max(
@@ -251,6 +272,7 @@ class Compliance:
         self, conn: sa.Connection, period_id: str, verified: dict[str, int], source: str, by: str
     ) -> None:
         owners = sorted(verified)
+        capped = self._capped_in(conn, period_id, verified)
         done = dict(
             conn.execute(
                 sa.select(registry_ops.c.from_owner, sa.func.sum(registry_ops.c.quantity))
@@ -264,7 +286,7 @@ class Compliance:
             ).all()
         )
         for owner in owners:
-            if verified[owner] < int(done.get(owner, 0)):
+            if capped[owner][0] < int(done.get(owner, 0)):
                 raise errors.ObligationLockedError(
                     f"{owner} already surrendered {done[owner]} t for {period_id}",
                     f"{owner} 已为 {period_id} 清缴 {done[owner]} 吨",
@@ -279,7 +301,14 @@ class Compliance:
         )
         at = now_us()
         rows = [
-            {"o": o, "verified_t": verified[o], "source": source, "set_by": by, "set_at": at}
+            {
+                "o": o,
+                "verified_t": capped[o][0],
+                "cap": capped[o][1],
+                "source": source,
+                "set_by": by,
+                "set_at": at,
+            }
             for o in owners
         ]
         if existing:
@@ -291,6 +320,7 @@ class Compliance:
                 )
                 .values(
                     verified_t=sa.bindparam("verified_t"),
+                    cap=sa.bindparam("cap"),
                     source=sa.bindparam("source"),
                     set_by=sa.bindparam("set_by"),
                     set_at=sa.bindparam("set_at"),
@@ -382,13 +412,20 @@ class Compliance:
     def _set_obligation_in(
         self, conn: sa.Connection, period_id: str, owner: str, verified_t: int, source: str, by: str
     ) -> None:
+        obligation_t, cap = self._capped_in(conn, period_id, {owner: verified_t})[owner]
         surrendered = sum(self._surrendered(conn, period_id, owner).values())
-        if verified_t < surrendered:
+        if obligation_t < surrendered:
             raise errors.ObligationLockedError(
                 f"{owner} already surrendered {surrendered} t for {period_id}",
                 f"{owner} 已为 {period_id} 清缴 {surrendered} 吨",
             )
-        values = {"verified_t": verified_t, "source": source, "set_by": by, "set_at": now_us()}
+        values = {
+            "verified_t": obligation_t,
+            "cap": cap,
+            "source": source,
+            "set_by": by,
+            "set_at": now_us(),
+        }
         updated = conn.execute(
             compliance_obligations.update()
             .where(
@@ -406,8 +443,94 @@ class Compliance:
             by,
             "compliance.obligation",
             f"{period_id}/{owner}",
-            {"verified_t": verified_t, "source": source},
+            {"verified_t": verified_t, "obligation_t": obligation_t, "source": source},
         )
+
+    def _capped_in(
+        self, conn: sa.Connection, period_id: str, verified: dict[str, int]
+    ) -> dict[str, tuple[int, str | None]]:
+        """The one place an obligation is derived from verified emissions: per owner, the
+        obligation after the shortfall cap (履约缺口上限) and the exemption of gas units of the
+        allocation plans issued for the period, and the JSON record of what was capped (None
+        when the verified figure stands). Every write of an obligation goes through here.
+
+        The allocation is the entity's issued final allowance under the period's capped plans,
+        or its issued pre-allocation before the true-up; an entity with nothing issued under
+        a capped plan owes its verified figure (the cap is applied when its allocation is
+        issued, see `recap_in`). Two reads for the whole set, none for an uncapped period."""
+        plans = {
+            p.id: p
+            for p in allocation.load_plans().values()
+            if p.period == period_id and (p.shortfall_cap is not None or p.no_shortfall_categories)
+        }
+        result: dict[str, tuple[int, str | None]] = {o: (t, None) for o, t in verified.items()}
+        if not plans or not verified:
+            return result
+        rows = conn.execute(
+            sa.select(
+                allocation_runs.c.id,
+                allocation_runs.c.plan,
+                allocation_runs.c.phase,
+                allocation_lines.c.owner,
+                allocation_lines.c.allocation_t,
+                allocation_lines.c.inputs,
+            )
+            .select_from(
+                allocation_lines.join(
+                    allocation_runs, allocation_lines.c.run_id == allocation_runs.c.id
+                )
+            )
+            .where(
+                allocation_runs.c.plan.in_(sorted(plans)),
+                allocation_runs.c.state == "issued",
+                allocation_lines.c.owner.in_(sorted(verified)),
+            )
+            .order_by(allocation_runs.c.id)
+        ).all()
+        # Per owner and plan: the final allowance once trued up, else the pre-allocations.
+        per_plan: dict[tuple[str, str], dict[str, int]] = {}
+        latest: dict[str, tuple[str, str]] = {}  # owner -> (plan, inputs) of its latest run
+        for r in rows:
+            got = per_plan.setdefault((str(r.owner), str(r.plan)), {"pre": 0, "final": 0})
+            got[str(r.phase)] += int(r.allocation_t)
+            if r.phase == "final":
+                got["final_seen"] = 1
+            latest[str(r.owner)] = (str(r.plan), str(r.inputs))
+        for owner, (plan_id, inputs) in latest.items():
+            allocated = sum(
+                got["final"] if got.get("final_seen") else got["pre"]
+                for (o, _), got in per_plan.items()
+                if o == owner
+            )
+            plan = plans[plan_id]
+            categories = allocation.unit_categories(plan, json.loads(inputs))
+            obligation_t, detail = allocation.capped_obligation(
+                plan, verified[owner], allocated, categories
+            )
+            result[owner] = (
+                obligation_t,
+                None if detail is None else json.dumps(detail, ensure_ascii=False),
+            )
+        return result
+
+    def recap_in(self, conn: sa.Connection, period_id: str, owners: list[str], by: str) -> None:
+        """Inside the caller's transaction (an allocation run being issued): set again the
+        obligations of `owners` for the period from their verified figures, so the cap follows
+        the allocation now issued."""
+        rows = conn.execute(
+            sa.select(
+                compliance_obligations.c.owner,
+                compliance_obligations.c.verified_t,
+                compliance_obligations.c.cap,
+                compliance_obligations.c.source,
+            ).where(
+                compliance_obligations.c.period == period_id,
+                compliance_obligations.c.owner.in_(sorted(owners)),
+            )
+        ).all()
+        for r in rows:
+            verified_t = int(r.verified_t) if r.cap is None else json.loads(r.cap)["verified_t"]
+            self._set_obligation_in(conn, period_id, str(r.owner), verified_t, str(r.source), by)
 
     def periods_of(self, owner: str) -> list[str]:
         """The periods in which `owner` has an obligation, newest first."""
@@ -802,12 +925,14 @@ class Compliance:
         self, conn: sa.Connection, period: Period, owner: str, price_fen: int | None
     ) -> Position:
         scheme = self.rules.scheme_of(period)
-        obligation = conn.execute(
-            sa.select(compliance_obligations.c.verified_t).where(
+        found = conn.execute(
+            sa.select(compliance_obligations.c.verified_t, compliance_obligations.c.cap).where(
                 compliance_obligations.c.period == period.id,
                 compliance_obligations.c.owner == owner,
             )
-        ).scalar()
+        ).first()
+        obligation = None if found is None else found.verified_t
+        cap = None if found is None or found.cap is None else json.loads(found.cap)
         done = self._surrendered(conn, period.id, owner)
         late = conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(registry_ops.c.quantity), 0)).where(
@@ -846,6 +971,7 @@ class Compliance:
             period.deadline,
             price_fen,
             int(late),
+            cap,
         )
 
 

@@ -118,7 +118,10 @@ def reports_of(engine: sa.Engine, ledger: Ledger | None = None) -> Reports:
         if figures:
             compliance.record_verified_many(
                 conn,
-                [(f.owner, f.scheme, f.year, f.direct_tco2, f.total_tco2) for f in figures],
+                [
+                    (f.owner, f.scheme, f.year, f.direct_tco2, f.total_tco2, f.sector)
+                    for f in figures
+                ],
                 source=f"locked mrv reports (batch of {len(figures)}, by {figures[0].by})",
                 by=figures[0].by,
             )
