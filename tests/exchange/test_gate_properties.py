@@ -55,7 +55,7 @@ def _world(engine: sa.Engine, week: int) -> tuple[Exchange, Auctions, Clock, lis
     ledger = Ledger(engine)
     ledger.ensure_assets()
     registry = Registry(engine, ledger)
-    owners = [f"w{week}:bus", f"w{week}:fund", f"w{week}:steel"]
+    owners = [f"ent:w{week}-bus", f"member:w{week}-fund", f"ent:w{week}-steel"]
     for n, owner in enumerate(owners):
         registry.issue(
             unit_type="CEA",
