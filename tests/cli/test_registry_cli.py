@@ -17,6 +17,15 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
+def issue(db: list[str], *args: str):
+    """`registry issue` asks (as li); a second regulator approves (zhang): the units are issued."""
+    asked = invoke("registry", "issue", *args, "--by", "li", *db, "--json")
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.stdout)["state"] == "awaiting_approval"
+    op_id = str(json.loads(asked.stdout)["id"])
+    return invoke("registry", "approve", op_id, "--by", "zhang", *db, "--json")
+
+
 def onboard(db: list[str], *owners: str) -> None:
     """Units go only to holders the platform knows: each owner gets a user first."""
     for owner in owners:
@@ -28,9 +37,7 @@ def onboard(db: list[str], *owners: str) -> None:
 def test_issue_surrender_report_and_verify(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
     onboard(db, "ent:steel", "ent:fund", "ent:a")
-    issued = invoke(
-        "registry", "issue", "CEA", "2023", "ent:steel", "900", "--key", "a", *db, "--json"
-    )
+    issued = issue(db, "CEA", "2023", "ent:steel", "900", "--key", "a")
     assert issued.exit_code == 0, issued.output
     assert json.loads(issued.stdout)["serials"][0].endswith("-000000001-000000900")
     assert (
@@ -67,7 +74,7 @@ def test_issue_surrender_report_and_verify(tmp_path: Path):
 def test_a_refusal_is_one_line_and_exit_1(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 'r.db'}"]
     onboard(db, "ent:steel", "ent:fund", "ent:a")
-    invoke("registry", "issue", "CCER", "2024", "ent:a", "10", "--key", "a", *db)
+    issue(db, "CCER", "2024", "ent:a", "10", "--key", "a")
     result = invoke(
         "registry",
         "cancel",
@@ -180,7 +187,7 @@ def test_allocation_input_that_is_not_json_is_one_line(tmp_path: Path):
 def test_compliance_settle_at_the_deadline(tmp_path: Path):
     db = ["--database", f"sqlite:///{tmp_path / 's.db'}"]
     onboard(db, "ent:a")
-    invoke("registry", "issue", "CEA", "2024", "ent:a", "80", "--key", "i", *db)
+    issue(db, "CEA", "2024", "ent:a", "80", "--key", "i")
     invoke("compliance", "obligation", "national-2024", "ent:a", "100", "--source", "r", *db)
     settled = invoke("compliance", "settle", "national-2024", *db, "--json")
     assert settled.exit_code == 0, settled.output
@@ -202,10 +209,7 @@ def test_the_console_issues_and_transfers_only_to_holders_the_platform_knows(tmp
     person = invoke("registry", "issue", "CEA", "2024", "person:chen", "5", "--key", "p", *db)
     assert person.exit_code == 1
     assert "HOLDER_MAY_NOT_HOLD" in person.output
-    assert (
-        invoke("registry", "issue", "CEA", "2024", "ent:steel", "9", "--key", "s", *db).exit_code
-        == 0
-    )
+    assert issue(db, "CEA", "2024", "ent:steel", "9", "--key", "s").exit_code == 0
     moved = invoke(
         "registry", "transfer", "ent:steel", "entity:nobody", "CEA-2024", "4", "--key", "t", *db
     )
@@ -249,3 +253,21 @@ def test_the_report_shows_verified_emissions_beside_a_capped_obligation(tmp_path
         1_118,
         "shortfall_cap",
     )
+
+
+def test_one_regulator_alone_does_not_issue_from_the_console(tmp_path: Path):
+    db = ["--database", f"sqlite:///{tmp_path / 'two.db'}"]
+    onboard(db, "ent:steel")
+    asked = invoke(
+        "registry", "issue", "CEA", "2024", "ent:steel", "5", "--key", "k", "--by", "li", *db
+    )
+    assert asked.exit_code == 0, asked.output
+    assert "registry approve" in asked.output
+    assert json.loads(invoke("registry", "holdings", "ent:steel", *db, "--json").stdout) == []
+    own = invoke("registry", "approve", "1", "--by", "li", *db)
+    assert own.exit_code == 1
+    assert "SECOND_APPROVER_REQUIRED" in own.output
+    assert json.loads(invoke("registry", "holdings", "ent:steel", *db, "--json").stdout) == []
+    assert invoke("registry", "approve", "1", "--by", "zhang", *db).exit_code == 0
+    held = json.loads(invoke("registry", "holdings", "ent:steel", *db, "--json").stdout)
+    assert [(h["asset"], h["balance_t"]) for h in held] == [("CEA-2024", 5)]

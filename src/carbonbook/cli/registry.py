@@ -30,6 +30,9 @@ compliance_app = typer.Typer(
 )
 
 By = Annotated[str, typer.Option("--by", help="The operator, recorded in the audit log.")]
+Approver = Annotated[
+    str, typer.Option("--by", help="The approving regulator, not the one who asked.")
+]
 Key = Annotated[str, typer.Option("--key", help="Idempotency key: a rerun does nothing twice.")]
 Price = Annotated[
     str | None, typer.Option("--price", help="Market price in yuan per tonne, e.g. 98.00.")
@@ -67,14 +70,31 @@ def issue(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Issue new units to a holder as one serial block."""
+    """Ask for new units for a holder: nothing is issued until a second regulator approves
+    (`carbonbook registry approve ID --by OTHER`), as over the API."""
     registry = run(lambda: _registry(database))
     op = run(
-        lambda: registry.issue(
+        lambda: registry.request_issue(
             unit_type=unit_type, vintage=vintage, to_owner=to, quantity=quantity, key=key, by=by
         )
     )
     _show(op.to_document(), as_json)
+    if not as_json:
+        out.print(f"waits for a second regulator: carbonbook registry approve {op.id} --by OTHER")
+
+
+@app.command("approve")
+def approve(
+    op_id: Annotated[int, typer.Argument(help="The requested issuance's id")],
+    by: Annotated[
+        str, typer.Option("--by", help="The approving regulator, not the one who asked.")
+    ],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A second regulator approves a requested issuance: its serial block is issued now."""
+    registry = run(lambda: _registry(database))
+    _show(run(lambda: registry.approve_issue(op_id, by=by)).to_document(), as_json)
 
 
 @app.command("transfer")
@@ -182,14 +202,35 @@ def obligation(
     by: By = "registry-operator",
     database: DatabaseOption = None,
 ) -> None:
-    """Record an entity's verified emissions for a period."""
+    """Record an entity's verified emissions for a period. Over a figure set by locked reports
+    it is an override that waits for a second regulator (`compliance approve-override`)."""
     registry = run(lambda: _registry(database))
-    run(
-        lambda: Compliance(registry).set_obligation(
+    waiting = run(
+        lambda: Compliance(registry).override_obligation(
             period, holder, verified_t, source=source, by=by
         )
     )
-    out.print(f"{holder} owes {verified_t} t for {period}")
+    if waiting is None:
+        out.print(f"{holder} owes {verified_t} t for {period}")
+        return
+    out.print(
+        f"override #{waiting.id} of a locked report's figure waits for a second regulator: "
+        f"carbonbook compliance approve-override {waiting.id} --by OTHER"
+    )
+
+
+@compliance_app.command("approve-override")
+def approve_override(
+    op_id: Annotated[int, typer.Argument(help="The override's id")],
+    by: Annotated[
+        str, typer.Option("--by", help="The approving regulator, not the one who asked.")
+    ],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A second regulator approves an override of a locked report's obligation."""
+    registry = run(lambda: _registry(database))
+    _show(run(lambda: Compliance(registry).approve_override(op_id, by=by)).to_document(), as_json)
 
 
 @compliance_app.command("surrender")
